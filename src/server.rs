@@ -29,7 +29,11 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
         Docker::new(&config.docker_host, config.docker_timeout).map_err(std::io::Error::other)?;
     check_docker(&docker, &policy).await;
 
-    let admin_token = config.admin_token.clone().unwrap_or_else(|| {
+    let configured = config.admin_token.clone().filter(|t| !t.trim().is_empty());
+    if configured.as_ref().is_some_and(|t| t.len() < 16) {
+        log::warn!("the configured admin token is shorter than 16 characters; use a long random one");
+    }
+    let admin_token = configured.unwrap_or_else(|| {
         let token = uuid::Uuid::new_v4().simple().to_string();
         log::warn!("no --admin-token configured; the /api token for this run is: {token}");
         token

@@ -35,6 +35,9 @@ const UNCLAIMED_OUTPUT_BYTES: usize = 64 * 1024;
 /// Input frames queued for a shell that is not reading; beyond this, input is dropped and
 /// the client is told (`input_overflow`). 64 frames of at most 64 KiB bound it at 4 MiB.
 const INPUT_QUEUE_FRAMES: usize = 64;
+/// After the TTY closes, how long the shell may take to be reported as exited; longer means
+/// the stream broke while the container still runs.
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(3);
 /// How often the actor checks that its subscriber still exists.
 const SUBSCRIBER_CHECK: Duration = Duration::from_secs(5);
 
@@ -264,7 +267,7 @@ impl ContainerActor {
         }
         let host = self.host.clone();
         let name = self.name.clone();
-        let status = async move { host.docker.exit_status(&name).await };
+        let status = async move { host.docker.exit_status(&name, EXIT_STATUS_WAIT).await };
         ctx.spawn(status.into_actor(self).map(|status, act, ctx| {
             match status {
                 Ok(status) => {

@@ -80,7 +80,7 @@ impl EndReason {
         let error = |code, msg: &str| Some(ServerMessage::error(code, msg).to_json());
         match self {
             EndReason::Exited(status) => {
-                let reason = if status.oom_killed {
+                let reason = if status.oom_killed && status.code == 137 {
                     ExitReason::OomKilled
                 } else if status.code == 137 {
                     ExitReason::Killed

@@ -327,14 +327,16 @@ impl Docker {
             .await
     }
 
-    /// Waits for the main process to end and reports how it ended.
-    pub async fn exit_status(&self, name: &str) -> Result<ExitStatus, DockerError> {
+    /// Waits (up to `within`) for the main process to end and reports how it ended. Called
+    /// when the TTY stream closed: a container still running after that means the stream
+    /// broke (Docker restarted with live-restore), reported as a timeout.
+    pub async fn exit_status(&self, name: &str, within: Duration) -> Result<ExitStatus, DockerError> {
         let client = self.client().await?;
         let options = WaitContainerOptionsBuilder::default()
             .condition("not-running")
             .build();
         let mut wait = client.wait_container(name, Some(options));
-        let waited = tokio::time::timeout(self.timeout, wait.next()).await;
+        let waited = tokio::time::timeout(within.min(self.timeout), wait.next()).await;
         let code = match waited {
             Ok(Some(Ok(resp))) => resp.status_code,
             Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
