@@ -34,23 +34,43 @@ async fn every_api_endpoint_requires_the_bearer_token() {
         ("DELETE", format!("/api/sessions/{id}")),
         ("GET", "/api/nonexistent".to_string()),
     ] {
-        let none = server.request(&method, &path, None, None).unwrap();
+        let none = server.request(method, &path, None, None).unwrap();
         assert_eq!(none.0, 401, "{method} {path} without a token: {}", none.1);
         assert_eq!(json(&none.1)["error"], "unauthorized");
-        let wrong = server.request(&method, &path, Some("not-the-token"), None).unwrap();
+        let wrong = server
+            .request(method, &path, Some("not-the-token"), None)
+            .unwrap();
         assert_eq!(wrong.0, 401, "{method} {path} with a wrong token");
-        let prefix = server.request(&method, &path, Some(&ADMIN_TOKEN[..10]), None).unwrap();
+        let prefix = server
+            .request(method, &path, Some(&ADMIN_TOKEN[..10]), None)
+            .unwrap();
         assert_eq!(prefix.0, 401, "{method} {path} with a prefix of the token");
         let basic = server
-            .request_with(&method, &path, &[("Authorization", format!("Basic {ADMIN_TOKEN}"))], None)
+            .request_with(
+                method,
+                &path,
+                &[("Authorization", format!("Basic {ADMIN_TOKEN}"))],
+                None,
+            )
             .unwrap();
         assert_eq!(basic.0, 401, "{method} {path} with another scheme");
         let other_header = server
-            .request_with(&method, &path, &[("X-Api-Key", ADMIN_TOKEN.to_string())], None)
+            .request_with(
+                method,
+                &path,
+                &[("X-Api-Key", ADMIN_TOKEN.to_string())],
+                None,
+            )
             .unwrap();
         assert_eq!(other_header.0, 401, "{method} {path} with another header");
     }
-    assert_eq!(server.request("GET", "/api/sessions", Some(ADMIN_TOKEN), None).unwrap().0, 200);
+    assert_eq!(
+        server
+            .request("GET", "/api/sessions", Some(ADMIN_TOKEN), None)
+            .unwrap()
+            .0,
+        200
+    );
     // The token is never written to the log when it was configured.
     assert!(!server.log_text().contains(ADMIN_TOKEN));
 }
@@ -65,7 +85,13 @@ async fn a_generated_admin_token_is_logged_once_and_works() {
         .expect("the generated token is logged");
     let token = line.rsplit(' ').next().unwrap().trim();
     assert!(token.len() >= 32, "{token}");
-    assert_eq!(server.request("GET", "/api/sessions", Some(token), None).unwrap().0, 200);
+    assert_eq!(
+        server
+            .request("GET", "/api/sessions", Some(token), None)
+            .unwrap()
+            .0,
+        200
+    );
     let mut c = server.client().await;
     c.run("true", WAIT).await.unwrap();
     c.close().await;
@@ -78,7 +104,9 @@ async fn sessions_are_listed_inspected_with_usage_and_deleted() {
     let mut client = server.client().await;
     client.run("echo hi", WAIT).await.unwrap();
 
-    let (status, body) = server.request("GET", "/api/sessions", Some(ADMIN_TOKEN), None).unwrap();
+    let (status, body) = server
+        .request("GET", "/api/sessions", Some(ADMIN_TOKEN), None)
+        .unwrap();
     assert_eq!(status, 200);
     let list = json(&body);
     let sessions = list["sessions"].as_array().unwrap();
@@ -95,7 +123,9 @@ async fn sessions_are_listed_inspected_with_usage_and_deleted() {
     }
 
     let path = format!("/api/sessions/{}", client.session_id);
-    let (status, body) = server.request("GET", &path, Some(ADMIN_TOKEN), None).unwrap();
+    let (status, body) = server
+        .request("GET", &path, Some(ADMIN_TOKEN), None)
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     let detail = json(&body);
     assert_eq!(detail["id"], client.session_id.as_str());
@@ -105,7 +135,9 @@ async fn sessions_are_listed_inspected_with_usage_and_deleted() {
     assert!(usage["pids"].as_u64().unwrap() >= 2, "{body}");
     assert_eq!(usage["pids_limit"], 256, "{body}");
 
-    let (status, _) = server.request("DELETE", &path, Some(ADMIN_TOKEN), None).unwrap();
+    let (status, _) = server
+        .request("DELETE", &path, Some(ADMIN_TOKEN), None)
+        .unwrap();
     assert_eq!(status, 202);
     let events = client.until_closed(WAIT).await.unwrap();
     assert!(
@@ -113,10 +145,18 @@ async fn sessions_are_listed_inspected_with_usage_and_deleted() {
         "{events:?}"
     );
     server.assert_no_containers(WAIT);
-    let (status, body) = server.request("GET", &path, Some(ADMIN_TOKEN), None).unwrap();
+    let (status, body) = server
+        .request("GET", &path, Some(ADMIN_TOKEN), None)
+        .unwrap();
     assert_eq!(status, 404, "{body}");
     assert_eq!(json(&body)["error"], "not_found");
-    assert_eq!(server.request("DELETE", &path, Some(ADMIN_TOKEN), None).unwrap().0, 404);
+    assert_eq!(
+        server
+            .request("DELETE", &path, Some(ADMIN_TOKEN), None)
+            .unwrap()
+            .0,
+        404
+    );
     assert!(server.log_text().contains("ended: terminated"));
 }
 
@@ -126,32 +166,45 @@ async fn token_mode_admits_only_single_use_unexpired_tokens() {
     // No token: refused before any container exists.
     let refused = refused_code(&server.url(), None).await.expect("refused");
     assert!(refused.contains("unauthorized"), "{refused}");
-    let bogus = refused_code(&format!("{}?token=bogus", server.url()), None).await.expect("refused");
+    let bogus = refused_code(&format!("{}?token=bogus", server.url()), None)
+        .await
+        .expect("refused");
     assert!(bogus.contains("unauthorized"), "{bogus}");
     assert!(server.containers().is_empty());
 
-    let (status, body) = server.request("POST", "/api/sessions", Some(ADMIN_TOKEN), Some("")).unwrap();
+    let (status, body) = server
+        .request("POST", "/api/sessions", Some(ADMIN_TOKEN), Some(""))
+        .unwrap();
     assert_eq!(status, 201, "{body}");
     let r = json(&body);
     let token = r["token"].as_str().unwrap().to_string();
     assert!(token.len() >= 32);
     assert_eq!(r["expires_in_seconds"], 2);
     let url = r["url"].as_str().unwrap().to_string();
-    assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with(&format!("/ws?token={token}")), "{url}");
+    assert!(
+        url.starts_with("ws://127.0.0.1:") && url.ends_with(&format!("/ws?token={token}")),
+        "{url}"
+    );
 
     let mut client = Client::connect(&url, WAIT).await.expect("token admits");
     assert_eq!(client.session_id, r["session_id"].as_str().unwrap());
     assert_eq!(client.run("echo in", WAIT).await.unwrap(), "in");
     // Single use.
-    let again = refused_code(&url, None).await.expect("a used token is refused");
+    let again = refused_code(&url, None)
+        .await
+        .expect("a used token is refused");
     assert!(again.contains("unauthorized"), "{again}");
     client.close().await;
 
     // Expiry.
-    let (_, body) = server.request("POST", "/api/sessions", Some(ADMIN_TOKEN), None).unwrap();
+    let (_, body) = server
+        .request("POST", "/api/sessions", Some(ADMIN_TOKEN), None)
+        .unwrap();
     let late = json(&body)["url"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let expired = refused_code(&late, None).await.expect("an expired token is refused");
+    let expired = refused_code(&late, None)
+        .await
+        .expect("an expired token is refused");
     assert!(expired.contains("unauthorized"), "{expired}");
     server.assert_no_containers(WAIT);
     // Connect tokens never reach the log.
@@ -163,21 +216,27 @@ async fn a_foreign_origin_is_refused_with_403_before_any_container_exists() {
     let server = Server::start(Options::new());
     let err = connect_socket(&server.url(), Some("http://evil.example"))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("403"), "{err}");
     assert!(server.containers().is_empty());
     // The page's own origin is fine.
     let own = format!("http://127.0.0.1:{}", server.port);
     assert!(refused_code(&server.url(), Some(&own)).await.is_none());
     let metrics = server.get("/metrics").unwrap().1;
-    assert!(metrics.contains("sandterm_admission_refused_total{reason=\"forbidden_origin\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("sandterm_admission_refused_total{reason=\"forbidden_origin\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn configured_origins_replace_the_same_origin_rule() {
     let server = Server::start(Options::new().arg("allowed-origins", "https://play.example.com"));
-    assert!(refused_code(&server.url(), Some("https://play.example.com")).await.is_none());
+    assert!(
+        refused_code(&server.url(), Some("https://play.example.com"))
+            .await
+            .is_none()
+    );
     let own = format!("http://127.0.0.1:{}", server.port);
     assert!(connect_socket(&server.url(), Some(&own)).await.is_err());
 }
@@ -189,10 +248,14 @@ async fn the_session_cap_refuses_the_next_session_without_creating_a_container()
     let mut b = server.client().await;
     a.run("true", WAIT).await.unwrap();
     b.run("true", WAIT).await.unwrap();
-    let refused = refused_code(&server.url(), None).await.expect("third is refused");
+    let refused = refused_code(&server.url(), None)
+        .await
+        .expect("third is refused");
     assert!(refused.contains("capacity"), "{refused}");
     assert_eq!(server.containers().len(), 2);
-    let (status, body) = server.request("POST", "/api/sessions", Some(ADMIN_TOKEN), None).unwrap();
+    let (status, body) = server
+        .request("POST", "/api/sessions", Some(ADMIN_TOKEN), None)
+        .unwrap();
     assert_eq!(status, 429, "{body}");
     assert_eq!(json(&body)["error"], "capacity");
     a.close().await;
@@ -236,27 +299,39 @@ async fn per_address_cap_and_rate_limit_refuse_with_stable_codes() {
 
 /// Checks every sample line of the exposition format and returns name{labels} → value.
 fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
     let mut samples = std::collections::HashMap::new();
     for line in text.lines() {
         if line.starts_with('#') || line.is_empty() {
             assert!(
-                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line.starts_with("# UNIT ") || line == "# EOF",
+                line.is_empty()
+                    || line.starts_with("# HELP ")
+                    || line.starts_with("# TYPE ")
+                    || line.starts_with("# UNIT ")
+                    || line == "# EOF",
                 "bad comment line: {line}"
             );
             continue;
         }
-        let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample: {line}"));
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample: {line}"));
         let name_end = key.find('{').unwrap_or(key.len());
         let name = &key[..name_end];
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad metric name: {line}"
         );
         if name_end < key.len() {
             assert!(key.ends_with('}'), "bad labels: {line}");
         }
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
         samples.insert(key.to_string(), value);
     }
     samples
@@ -275,10 +350,16 @@ async fn metrics_parse_and_move_as_sessions_come_and_go() {
     let during = parse_metrics(&server.get("/metrics").unwrap().1);
     assert_eq!(during["sandterm_sessions_active"], 1.0);
     assert_eq!(during["sandterm_sessions_created_total"], 1.0);
-    assert_eq!(during["sandterm_admission_refused_total{reason=\"capacity\"}"], 1.0);
+    assert_eq!(
+        during["sandterm_admission_refused_total{reason=\"capacity\"}"],
+        1.0
+    );
     assert!(during["sandterm_input_bytes_total"] > 0.0);
     assert!(during["sandterm_output_bytes_total"] > 0.0);
-    assert_eq!(during["sandterm_container_start_seconds_count{source=\"cold\"}"], 1.0);
+    assert_eq!(
+        during["sandterm_container_start_seconds_count{source=\"cold\"}"],
+        1.0
+    );
 
     c.input("exit\r").await.unwrap();
     c.until_closed(WAIT).await.unwrap();
@@ -308,7 +389,10 @@ async fn the_warm_pool_serves_sessions_and_is_cleaned_up() {
         if names.len() == 2 && names.iter().all(|n| n.starts_with("sandterm-warm-")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "pool did not fill: {names:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool did not fill: {names:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let metrics = parse_metrics(&server.get("/metrics").unwrap().1);
@@ -336,10 +420,19 @@ async fn the_warm_pool_serves_sessions_and_is_cleaned_up() {
     // Refilled, and nothing named like a session container is left.
     let deadline = std::time::Instant::now() + WAIT;
     while server.containers().len() != 2 {
-        assert!(std::time::Instant::now() < deadline, "pool not refilled: {:?}", server.containers());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool not refilled: {:?}",
+            server.containers()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(server.containers().iter().all(|n| n.starts_with("sandterm-warm-")));
+    assert!(
+        server
+            .containers()
+            .iter()
+            .all(|n| n.starts_with("sandterm-warm-"))
+    );
     server.signal("TERM");
     assert!(server.wait_exit(WAIT).success());
     assert!(server.containers().is_empty(), "{:?}", server.containers());

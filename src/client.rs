@@ -56,7 +56,8 @@ pub async fn connect_socket(url: &str, origin: Option<&str>) -> Result<Socket, C
     {
         request.headers_mut().insert("Origin", value);
     }
-    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // Like browsers, disable Nagle: terminal traffic is small writes that must not wait.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     Ok(socket)
 }
 

@@ -31,7 +31,9 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
 
     let configured = config.admin_token.clone().filter(|t| !t.trim().is_empty());
     if configured.as_ref().is_some_and(|t| t.len() < 16) {
-        log::warn!("the configured admin token is shorter than 16 characters; use a long random one");
+        log::warn!(
+            "the configured admin token is shorter than 16 characters; use a long random one"
+        );
     }
     let admin_token = configured.unwrap_or_else(|| {
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -96,6 +98,13 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
             .app_data(web::PayloadConfig::new(64 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(crate::http::routes)
+    })
+    // Terminal traffic is many small writes: without TCP_NODELAY, Nagle's algorithm and the
+    // peer's delayed ACKs hold a keystroke echo or a prompt back by up to 40 ms.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
     })
     .disable_signals()
     .shutdown_timeout(2)

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use sandterm::client::{Client, Event};
 
 pub const IMAGE: &str = "sandterm/sandbox:latest";
