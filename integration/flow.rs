@@ -24,7 +24,10 @@ async fn a_client_that_stops_reading_keeps_server_memory_flat_while_yes_runs() {
     let before = rss_kib(server.pid());
     client.input("yes sandterm-flood-line\r").await.unwrap();
     // Read a little so the flood is surely running, then stop reading entirely.
-    client.expect("sandterm-flood-line\r\nsandterm-flood-line", WAIT).await.unwrap();
+    client
+        .expect("sandterm-flood-line\r\nsandterm-flood-line", WAIT)
+        .await
+        .unwrap();
     let mut samples = Vec::new();
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -34,14 +37,27 @@ async fn a_client_that_stops_reading_keeps_server_memory_flat_while_yes_runs() {
     eprintln!("server RSS before {before} KiB, while stalled {samples:?} KiB");
     // The budget is 256 KiB per session plus socket buffers; allow generous slack for
     // allocator noise, far below what ten seconds of `yes` would be (hundreds of MB).
-    assert!(peak < before + 16 * 1024, "RSS grew from {before} KiB to {peak} KiB");
+    assert!(
+        peak < before + 16 * 1024,
+        "RSS grew from {before} KiB to {peak} KiB"
+    );
     // The last two samples are flat: nothing accumulates.
     let last = &samples[samples.len() - 3..];
-    assert!(last.iter().max().unwrap() - last.iter().min().unwrap() < 4 * 1024, "{samples:?}");
+    assert!(
+        last.iter().max().unwrap() - last.iter().min().unwrap() < 4 * 1024,
+        "{samples:?}"
+    );
     // The session is alive: resume reading, stop the flood and run a command.
     client.input("\x03").await.unwrap();
-    let out = client.run("echo after-$((1+1))", Duration::from_secs(60)).await.unwrap();
-    assert!(out.ends_with("after-2"), "{}", &out[out.len().saturating_sub(100)..]);
+    let out = client
+        .run("echo after-$((1+1))", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        out.ends_with("after-2"),
+        "{}",
+        &out[out.len().saturating_sub(100)..]
+    );
     client.close().await;
     server.assert_no_containers(WAIT);
 }
@@ -51,9 +67,15 @@ async fn pause_stops_output_and_resume_restarts_it() {
     let server = Server::start(Options::new());
     let mut client = server.client().await;
     client.run("true", WAIT).await.unwrap();
-    client.input("while true; do echo tick; sleep 0.05; done\r").await.unwrap();
+    client
+        .input("while true; do echo tick; sleep 0.05; done\r")
+        .await
+        .unwrap();
     client.expect("tick\r\ntick", WAIT).await.unwrap();
-    client.send_json(serde_json::json!({"type": "pause"})).await.unwrap();
+    client
+        .send_json(serde_json::json!({"type": "pause"}))
+        .await
+        .unwrap();
     // Drain what was already on its way, then expect silence.
     let settle = Instant::now() + Duration::from_millis(500);
     while Instant::now() < settle {
@@ -64,8 +86,15 @@ async fn pause_stops_output_and_resume_restarts_it() {
     while Instant::now() < until {
         let _ = client.next_event(Duration::from_millis(100)).await;
     }
-    assert_eq!(client.transcript.len(), quiet_from, "output arrived while paused");
-    client.send_json(serde_json::json!({"type": "resume"})).await.unwrap();
+    assert_eq!(
+        client.transcript.len(),
+        quiet_from,
+        "output arrived while paused"
+    );
+    client
+        .send_json(serde_json::json!({"type": "resume"}))
+        .await
+        .unwrap();
     // Output held in the TTY while paused arrives after resume, then more ticks.
     let resumed_at = client.transcript.len();
     let deadline = Instant::now() + WAIT;
@@ -85,7 +114,10 @@ async fn a_flood_reaches_a_reading_client_in_few_large_frames() {
     client.run("true", WAIT).await.unwrap();
     let frames_before = client.frames;
     let out = client
-        .run("head -c 4000000 /dev/zero | tr '\\0' z", Duration::from_secs(60))
+        .run(
+            "head -c 4000000 /dev/zero | tr '\\0' z",
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(out.matches('z').count(), 4_000_000);

@@ -330,7 +330,11 @@ impl Docker {
     /// Waits (up to `within`) for the main process to end and reports how it ended. Called
     /// when the TTY stream closed: a container still running after that means the stream
     /// broke (Docker restarted with live-restore), reported as a timeout.
-    pub async fn exit_status(&self, name: &str, within: Duration) -> Result<ExitStatus, DockerError> {
+    pub async fn exit_status(
+        &self,
+        name: &str,
+        within: Duration,
+    ) -> Result<ExitStatus, DockerError> {
         let client = self.client().await?;
         let options = WaitContainerOptionsBuilder::default()
             .condition("not-running")
