@@ -47,7 +47,13 @@ pub struct ReaperActor {
     sessions: SessionTable,
     startup_done: bool,
     sweeping: bool,
+    /// Sessions at the last memory trim; fewer now means memory was freed.
+    sessions_at_trim: usize,
+    last_trim: std::time::Instant,
 }
+
+/// At most one memory trim per this interval.
+const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Run the start-up sweep now; replies with how many containers were removed.
 #[derive(Message)]
@@ -62,6 +68,27 @@ impl ReaperActor {
             sessions,
             startup_done: false,
             sweeping: false,
+            sessions_at_trim: 0,
+            last_trim: std::time::Instant::now(),
+        }
+    }
+
+    /// Hands memory freed by ended sessions back to the kernel. glibc keeps freed heap
+    /// pages in its per-thread arenas; on a host that runs for weeks with load that comes
+    /// and goes, that retention looks like growth. Done only after sessions ended.
+    fn trim_memory(&mut self) {
+        let now = self.sessions.len();
+        if now < self.sessions_at_trim && self.last_trim.elapsed() >= TRIM_INTERVAL {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free memory inside glibc's allocator; it
+            // takes no pointers and is safe to call from any thread at any time.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            self.last_trim = std::time::Instant::now();
+            self.sessions_at_trim = now;
+        } else if now > self.sessions_at_trim {
+            self.sessions_at_trim = now;
         }
     }
 
@@ -129,6 +156,7 @@ impl Actor for ReaperActor {
         self.sweep(ctx);
         ctx.run_interval(self.settings.tick(), |act, ctx| {
             act.enforce_limits();
+            act.trim_memory();
             act.retry_doomed(ctx);
             if !act.startup_done {
                 act.sweep(ctx);

@@ -410,6 +410,11 @@ impl Handler<Leave> for RegistryActor {
                 .metrics
                 .sessions_active
                 .set(self.sessions.len() as i64);
+            if self.sessions.is_empty() {
+                // Give back the table's high-water capacity once a burst is over.
+                self.sessions.shrink_to_fit();
+                self.per_ip.shrink_to_fit();
+            }
         }
         self.refill_pool();
     }
