@@ -11,6 +11,9 @@ use std::path::Path;
 
 /// The default policy, compiled in so that a copied binary still runs without the file.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../policies/default.toml");
+/// sandterm's seccomp profile (`security.seccomp = "sandterm"`): Docker's default allowlist
+/// without ptrace, process_vm_*, io_uring, namespaces and the other calls listed in it.
+pub const SANDTERM_SECCOMP_JSON: &str = include_str!("../policies/seccomp/sandterm.json");
 
 /// Below this a shell, its init and a couple of tools do not fit.
 const MIN_MEMORY: u64 = 16 * 1024 * 1024;
@@ -60,6 +63,9 @@ pub struct Policy {
     pub nano_cpus: i64,
     pub pids_limit: i64,
     pub nofile: i64,
+    /// RLIMIT_NPROC, when set. Only meaningful per sandbox under gVisor, whose kernel counts
+    /// processes per sandbox; under runc the kernel counts them per uid across the host.
+    pub nproc: Option<i64>,
     pub shm_bytes: i64,
     pub read_only_root: bool,
     pub tmpfs: Vec<Tmpfs>,
@@ -68,7 +74,17 @@ pub struct Policy {
     pub no_new_privileges: bool,
     pub init: bool,
     pub apparmor_profile: Option<String>,
+    pub seccomp: Seccomp,
     pub log: LogPolicy,
+}
+
+/// Which seccomp filter confines the sandbox's system calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    /// Docker's built-in default profile.
+    DockerDefault,
+    /// A profile given as JSON (sandterm's built-in one or a file).
+    Profile { name: String, json: String },
 }
 
 /// A size-capped tmpfs mount.
@@ -89,9 +105,8 @@ impl Tmpfs {
             "rw,nosuid,nodev,size={},mode={:o}",
             self.size_bytes, self.mode
         );
-        if !self.exec {
-            opts.push_str(",noexec");
-        }
+        // Docker adds noexec to tmpfs mounts unless told otherwise.
+        opts.push_str(if self.exec { ",exec" } else { ",noexec" });
         if self.owned_by_user {
             opts.push_str(&format!(",uid={uid},gid={gid}"));
         }
@@ -134,6 +149,7 @@ struct RawLimits {
     cpus: f64,
     pids: i64,
     nofile: u64,
+    nproc: Option<u64>,
     #[serde(default = "default_shm")]
     shm_size: String,
 }
@@ -176,6 +192,8 @@ struct RawSecurity {
     no_new_privileges: bool,
     init: bool,
     apparmor_profile: Option<String>,
+    #[serde(default = "default_seccomp")]
+    seccomp: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,12 +213,22 @@ fn default_shm() -> String {
 fn yes() -> bool {
     true
 }
+fn default_seccomp() -> String {
+    "sandterm".into()
+}
 
 impl Policy {
     /// Loads a policy file; the default path falls back to the built-in copy when absent.
     pub fn load(path: &Path, is_default_path: bool) -> Result<Policy, PolicyError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Policy::parse(&text, &path.display().to_string()),
+            Ok(text) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                Validator {
+                    source: &path.display().to_string(),
+                    dir,
+                }
+                .validate(Policy::raw(&text, &path.display().to_string())?)
+            }
             Err(e) if is_default_path && e.kind() == std::io::ErrorKind::NotFound => {
                 log::info!(
                     "{} not found; using the built-in default policy",
@@ -215,13 +243,21 @@ impl Policy {
         }
     }
 
-    /// Parses and validates policy text; `source` names it in errors.
+    /// Parses and validates policy text; `source` names it in errors. Relative paths in it
+    /// (a seccomp profile file) are taken from the working directory.
     pub fn parse(text: &str, source: &str) -> Result<Policy, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+        Validator {
+            source,
+            dir: Path::new("."),
+        }
+        .validate(Policy::raw(text, source)?)
+    }
+
+    fn raw(text: &str, source: &str) -> Result<RawPolicy, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: source.into(),
             message: e.to_string(),
-        })?;
-        Validator { source }.validate(raw)
+        })
     }
 
     /// Memory a session may use at most, for sizing the default session cap.
@@ -232,6 +268,8 @@ impl Policy {
 
 struct Validator<'a> {
     source: &'a str,
+    /// Where relative paths in the policy are resolved.
+    dir: &'a Path,
 }
 
 impl Validator<'_> {
@@ -307,6 +345,7 @@ impl Validator<'_> {
             }
         }
         let log = self.logging(&raw.logging)?;
+        let seccomp = self.seccomp(&security.seccomp)?;
         Ok(Policy {
             source: self.source.into(),
             name: raw.name.unwrap_or_else(|| "default".into()),
@@ -324,6 +363,7 @@ impl Validator<'_> {
             nano_cpus: limits.nano_cpus,
             pids_limit: raw.limits.pids,
             nofile: raw.limits.nofile as i64,
+            nproc: raw.limits.nproc.map(|n| n as i64),
             shm_bytes: limits.shm as i64,
             read_only_root: raw.filesystem.read_only_root,
             tmpfs,
@@ -332,6 +372,7 @@ impl Validator<'_> {
             no_new_privileges: security.no_new_privileges,
             init: security.init,
             apparmor_profile: security.apparmor_profile.clone().filter(|p| !p.is_empty()),
+            seccomp,
             log,
         })
     }
@@ -391,6 +432,12 @@ impl Validator<'_> {
                 format!("must be between {MIN_NOFILE} and {MAX_NOFILE}"),
             ));
         }
+        if raw
+            .nproc
+            .is_some_and(|n| !(8..=MAX_PIDS as u64).contains(&n))
+        {
+            return Err(self.err("limits.nproc", format!("must be between 8 and {MAX_PIDS}")));
+        }
         let shm = self.size("limits.shm_size", &raw.shm_size)?;
         if shm == 0 || shm > memory {
             return Err(self.err(
@@ -438,6 +485,37 @@ impl Validator<'_> {
             mode,
             owned_by_user: raw.owner == RawOwner::User,
             exec: raw.exec,
+        })
+    }
+
+    fn seccomp(&self, value: &str) -> Result<Seccomp, PolicyError> {
+        let field = "security.seccomp";
+        let (name, json) = match value {
+            "docker-default" => return Ok(Seccomp::DockerDefault),
+            "unconfined" | "" => {
+                return Err(self.err(
+                    field,
+                    "must name a profile: \"sandterm\", \"docker-default\" or a JSON file; sandboxes never run unconfined",
+                ));
+            }
+            "sandterm" => ("sandterm".to_string(), SANDTERM_SECCOMP_JSON.to_string()),
+            path => {
+                let full = self.dir.join(path);
+                let json = std::fs::read_to_string(&full)
+                    .map_err(|e| self.err(field, format!("cannot read {}: {e}", full.display())))?;
+                (path.to_string(), json)
+            }
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| self.err(field, format!("'{name}' is not valid JSON: {e}")))?;
+        match parsed.get("defaultAction").and_then(|a| a.as_str()) {
+            Some(_) => {}
+            None => return Err(self.err(field, format!("'{name}' has no defaultAction"))),
+        }
+        // Docker takes the profile inline; compact it.
+        Ok(Seccomp::Profile {
+            name,
+            json: parsed.to_string(),
         })
     }
 
@@ -605,6 +683,52 @@ mod tests {
             Policy::load(missing, false),
             Err(PolicyError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn the_default_seccomp_profile_is_sandterms_and_unconfined_is_refused() {
+        let p = default_policy();
+        assert!(
+            matches!(&p.seccomp, Seccomp::Profile { name, json } if name == "sandterm" && json.contains("SCMP_ACT_ERRNO"))
+        );
+        let err = with(r#"seccomp = "sandterm""#, r#"seccomp = "unconfined""#).unwrap_err();
+        assert_eq!(field_of(err), "security.seccomp");
+        let err = with(
+            r#"seccomp = "sandterm""#,
+            r#"seccomp = "/nonexistent.json""#,
+        )
+        .unwrap_err();
+        assert_eq!(field_of(err), "security.seccomp");
+        let p = with(r#"seccomp = "sandterm""#, r#"seccomp = "docker-default""#).unwrap();
+        assert_eq!(p.seccomp, Seccomp::DockerDefault);
+    }
+
+    #[test]
+    fn the_built_in_seccomp_profile_denies_ptrace_and_namespaces() {
+        let v: serde_json::Value = serde_json::from_str(SANDTERM_SECCOMP_JSON).unwrap();
+        assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
+        let allowed: Vec<&str> = v["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        for denied in [
+            "ptrace",
+            "process_vm_readv",
+            "unshare",
+            "setns",
+            "mount",
+            "keyctl",
+            "bpf",
+            "io_uring_setup",
+            "syslog",
+        ] {
+            assert!(!allowed.contains(&denied), "{denied} must not be allowed");
+        }
+        for needed in ["read", "write", "execve", "statx", "rseq", "getrandom"] {
+            assert!(allowed.contains(&needed), "{needed} must be allowed");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Reso
 use std::collections::HashMap;
 
 use super::label;
-use crate::policy::Policy;
+use crate::policy::{Policy, Seccomp};
 
 /// The labels that identify a container as ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,10 @@ fn host_config(policy: &Policy) -> HostConfig {
     if let Some(profile) = &policy.apparmor_profile {
         security_opt.push(format!("apparmor={profile}"));
     }
+    if let Seccomp::Profile { json, .. } = &policy.seccomp {
+        // The API takes the profile itself, not a path.
+        security_opt.push(format!("seccomp={json}"));
+    }
     let tmpfs = policy
         .tmpfs
         .iter()
@@ -66,11 +70,7 @@ fn host_config(policy: &Policy) -> HostConfig {
         memory_swap: Some(policy.memory_swap_bytes),
         nano_cpus: Some(policy.nano_cpus),
         pids_limit: Some(policy.pids_limit),
-        ulimits: Some(vec![ResourcesUlimits {
-            name: Some("nofile".into()),
-            soft: Some(policy.nofile),
-            hard: Some(policy.nofile),
-        }]),
+        ulimits: Some(ulimits(policy)),
         network_mode: Some(policy.network.clone()),
         readonly_rootfs: Some(policy.read_only_root),
         tmpfs: Some(tmpfs),
@@ -87,6 +87,19 @@ fn host_config(policy: &Policy) -> HostConfig {
         auto_remove: Some(false),
         ..Default::default()
     }
+}
+
+fn ulimits(policy: &Policy) -> Vec<ResourcesUlimits> {
+    let limit = |name: &str, value: i64| ResourcesUlimits {
+        name: Some(name.into()),
+        soft: Some(value),
+        hard: Some(value),
+    };
+    let mut limits = vec![limit("nofile", policy.nofile)];
+    if let Some(nproc) = policy.nproc {
+        limits.push(limit("nproc", nproc));
+    }
+    limits
 }
 
 fn log_config(policy: &Policy) -> HostConfigLogConfig {
