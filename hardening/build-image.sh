@@ -16,7 +16,7 @@ IMAGE=${SANDTERM_IMAGE:-sandterm/sandbox:latest}
 SUITE=${SANDTERM_SUITE:-bookworm}
 # Packages beyond debootstrap's minbase (which already has bash, coreutils, perl-base,
 # util-linux, ncurses-base): what a person at a terminal expects, nothing that opens a network.
-PACKAGES=procps,less,vim-tiny,nano,ncurses-bin,ncurses-term,keyutils,bash-completion,file,psmisc
+PACKAGES=procps,less,vim-tiny,nano,ncurses-bin,ncurses-term,keyutils,bash-completion,file,psmisc,busybox-static
 SANDBOX_UID=1000
 mode=debootstrap
 if_missing=0
@@ -70,6 +70,16 @@ RC
 Welcome to a sandterm sandbox: a throw-away container with no network.
 Everything here disappears when you close the page.
 MOTD
+  # gVisor compatibility (policies/strict.toml puts this directory first in PATH): the
+  # gVisor release Debian 12 ships (runsc 20221219) answers statx(AT_NO_AUTOMOUNT) with
+  # EINVAL, which breaks coreutils' ls, stat, dir and vdir; busybox's use plain stat calls.
+  mkdir -p "$root/usr/local/lib/sandterm/gvisor-compat"
+  for tool in ls stat dir vdir; do
+    target=$tool
+    case "$tool" in dir|vdir) target=ls ;; esac
+    printf '#!/bin/sh\nexec /bin/busybox %s "$@"\n' "$target" > "$root/usr/local/lib/sandterm/gvisor-compat/$tool"
+    chmod 0755 "$root/usr/local/lib/sandterm/gvisor-compat/$tool"
+  done
   # Drop setuid/setgid bits: nothing in a sandbox should change identity.
   find "$root" -xdev -perm /6000 -type f -exec chmod ug-s {} + 2>/dev/null || true
 }

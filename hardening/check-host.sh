@@ -222,7 +222,11 @@ fi
 # gVisor, for policies/strict.toml.
 if need_docker "gVisor"; then
   if [[ "$runtimes" == *'"runsc"'* ]]; then
-    pass "gVisor" "runtime runsc registered (policies/strict.toml can run)"
+    if [[ "$runtimes" == *'--oci-seccomp'* ]]; then
+      pass "gVisor" "runtime runsc registered with --oci-seccomp (policies/strict.toml can run)"
+    else
+      warn "gVisor" "runsc is registered without --oci-seccomp: inside gVisor the policy's seccomp filter is not applied -> add \"--oci-seccomp\" to its runtimeArgs in daemon.json"
+    fi
   elif command -v runsc >/dev/null 2>&1; then
     warn "gVisor" "runsc is installed but not registered with Docker -> hardening/setup-host.sh --with-gvisor"
   else

@@ -194,8 +194,8 @@ case "$driver" in
 esac
 
 if [ "$with_gvisor" = 1 ]; then
-  consider '["runtimes","runsc"]' '{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}' \
-    "gVisor; it refuses to set up networking in the root network namespace, and sandboxes have none"
+  consider '["runtimes","runsc"]' '{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--oci-seccomp"]}' \
+    "gVisor; --network=none: it refuses to set up networking in the root network namespace, and sandboxes have none; --oci-seccomp: the policy's seccomp filter also applies inside the sandbox"
 fi
 
 merged=$(jq --argjson add "$additions" '. * $add' <<<"$current")
