@@ -61,7 +61,7 @@ struct Args {
     stream_bytes: u64,
     /// Throughput runs each (alternating sandterm and raw); the median is reported. The
     /// sandbox's CPU quota makes single runs noisy.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     stream_runs: usize,
     /// Sessions opened at once for the concurrency figures (0 skips).
     #[arg(long, default_value_t = 200)]
