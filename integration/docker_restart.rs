@@ -85,13 +85,7 @@ async fn a_docker_restart_ends_live_sessions_cleanly_and_the_server_recovers() {
     assert!(body.contains("Docker"), "{body}");
     assert_eq!(server.get("/healthz").unwrap().0, 200);
     // A session tried now gets a clear error, not a hang.
-    let socket = sandterm::client::connect_socket(&server.url(), None)
-        .await
-        .unwrap();
-    let attempt = match Client::from_socket(socket, WAIT).await {
-        Err(e) => e.to_string(),
-        Ok(mut c) => format!("{:?}", c.until_closed(WAIT).await.unwrap()),
-    };
+    let attempt = ended_session_text(&server.url()).await;
     assert!(
         attempt.contains("docker_unavailable") || attempt.contains("DockerUnavailable"),
         "{attempt}"

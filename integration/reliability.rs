@@ -103,23 +103,6 @@ impl Rng {
     }
 }
 
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn load_options() -> Options {
     Options::new()
         .arg("max-sessions", "250")
@@ -437,7 +420,7 @@ async fn a_soak_leaves_no_containers_memory_or_descriptors_behind() {
     }
     server.assert_no_containers(WAIT);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss_before, fds_before) = (rss_kib(pid), fds(pid));
+    let (rss_before, fds_before) = (rss_kib(pid), open_fds(pid));
 
     let mut rng = Rng::seeded();
     let tasks: Vec<_> = (0..clients)
@@ -458,13 +441,13 @@ async fn a_soak_leaves_no_containers_memory_or_descriptors_behind() {
     assert_eq!(body, r#"{"sessions":[]}"#, "the registry is not empty");
     // Give closing connections and the allocator a moment to settle.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (mut rss_after, mut fds_after) = (rss_kib(pid), fds(pid));
+    let (mut rss_after, mut fds_after) = (rss_kib(pid), open_fds(pid));
     while Instant::now() < deadline
         && (fds_after > fds_before || rss_after > rss_before + rss_before / 10)
     {
         tokio::time::sleep(Duration::from_millis(500)).await;
         rss_after = rss_kib(pid);
-        fds_after = fds(pid);
+        fds_after = open_fds(pid);
     }
     eprintln!(
         "RSS {rss_before} KiB before, peak {peak_rss} KiB, {rss_after} KiB after; fds {fds_before} -> {fds_after}"

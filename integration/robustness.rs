@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use sandterm::client::connect_socket;
 use std::process::Command;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -134,16 +133,8 @@ async fn a_missing_image_gives_image_missing_and_the_server_stays_up() {
         "{}",
         server.log_text()
     );
-    let socket = connect_socket(&server.url(), None).await.unwrap();
-    let err = Client::from_socket(socket, WAIT).await;
     // The session frame may come first; either way the error names the image problem.
-    let text = match err {
-        Err(e) => e.to_string(),
-        Ok(mut c) => {
-            let events = c.until_closed(WAIT).await.unwrap();
-            format!("{events:?}")
-        }
-    };
+    let text = ended_session_text(&server.url()).await;
     assert!(
         text.contains("image_missing") || text.contains("ImageMissing"),
         "{text}"
@@ -159,11 +150,7 @@ async fn a_missing_image_gives_image_missing_and_the_server_stays_up() {
 async fn docker_unreachable_gives_docker_unavailable_and_the_server_stays_up() {
     let server =
         Server::start(Options::new().arg("docker-host", "unix:///nonexistent/docker.sock"));
-    let socket = connect_socket(&server.url(), None).await.unwrap();
-    let text = match Client::from_socket(socket, WAIT).await {
-        Err(e) => e.to_string(),
-        Ok(mut c) => format!("{:?}", c.until_closed(WAIT).await.unwrap()),
-    };
+    let text = ended_session_text(&server.url()).await;
     assert!(
         text.contains("docker_unavailable") || text.contains("DockerUnavailable"),
         "{text}"

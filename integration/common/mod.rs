@@ -332,6 +332,40 @@ pub fn inspect(name: &str) -> serde_json::Value {
     list.remove(0)
 }
 
+/// Opens a session the server is expected to end, and returns what it said: the error that
+/// came instead of a `session` frame, or every event up to the close.
+pub async fn ended_session_text(url: &str) -> String {
+    let socket = sandterm::client::connect_socket(url, None)
+        .await
+        .expect("the WebSocket opens");
+    match Client::from_socket(socket, WAIT).await {
+        Err(e) => e.to_string(),
+        Ok(mut c) => format!(
+            "{:?}",
+            c.until_closed(WAIT).await.expect("the session ends")
+        ),
+    }
+}
+
+/// Resident memory of a process, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .expect("VmRSS of a running process")
+}
+
+/// Open file descriptors of a process, from /proc.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .expect("/proc/<pid>/fd of a running process")
+}
+
 pub fn container_exists(name: &str) -> bool {
     docker(&["inspect", "--format", "{{.Id}}", name]).0
 }
