@@ -159,6 +159,40 @@ async fn docker_unreachable_gives_docker_unavailable_and_the_server_stays_up() {
     assert_eq!(server.get("/readyz").unwrap().0, 503);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_disconnect_storm_never_exceeds_the_container_cap() {
+    let server = Server::start(Options::new().arg("max-sessions", "3"));
+    let name = server.name.clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(containers_of(&name).len());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    // Sessions that leave at once, faster than Docker creates and removes containers.
+    for _ in 0..60 {
+        if let Ok(ws) = sandterm::client::connect_socket(&server.url(), None).await {
+            drop(ws);
+        }
+    }
+    server.assert_no_containers(Duration::from_secs(60));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    assert!(
+        peak <= 3,
+        "{peak} containers existed at once with --max-sessions 3"
+    );
+    let mut c = server.client().await;
+    assert_eq!(c.run("echo ok", WAIT).await.unwrap(), "ok");
+    c.close().await;
+}
+
 #[test]
 fn an_invalid_policy_stops_start_up_naming_the_field() {
     let policy = sandterm::policy::DEFAULT_POLICY_TOML.replace("pids = 256", "pids = 0");

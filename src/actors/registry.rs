@@ -229,9 +229,17 @@ impl RegistryActor {
         }
     }
 
-    /// Sessions, reservations and warm containers: everything that holds capacity.
+    /// Everything that holds capacity: containers (live, warm, or still being created or
+    /// removed) and outstanding reservations. A session that left keeps its slot until
+    /// Docker confirms its container is gone, so connect/disconnect storms cannot pile up
+    /// container creations beyond the cap while Docker is slow.
     fn used(&self) -> usize {
-        self.sessions.len() + self.tokens.len() + self.pool.len()
+        let containers = self
+            .host
+            .inventory
+            .len()
+            .max(self.sessions.len() + self.pool.len());
+        containers + self.tokens.len()
     }
 
     fn refuse(&self, refusal: Refusal) -> Result<Admission, Refusal> {
