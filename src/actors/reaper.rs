@@ -47,6 +47,9 @@ pub struct ReaperActor {
     sessions: SessionTable,
     startup_done: bool,
     sweeping: bool,
+    /// A retry of failed removals is under way (one at a time: a busy Docker is not
+    /// helped by the same removals asked for twice).
+    retrying: bool,
     /// Sessions at the last memory trim; fewer now means memory was freed.
     sessions_at_trim: usize,
     last_trim: std::time::Instant,
@@ -68,6 +71,7 @@ impl ReaperActor {
             sessions,
             startup_done: false,
             sweeping: false,
+            retrying: false,
             sessions_at_trim: 0,
             last_trim: std::time::Instant::now(),
         }
@@ -109,22 +113,26 @@ impl ReaperActor {
         }
     }
 
-    fn retry_doomed(&self, ctx: &mut Context<Self>) {
+    fn retry_doomed(&mut self, ctx: &mut Context<Self>) {
         let doomed = self.host.inventory.doomed();
-        if doomed.is_empty() {
+        if doomed.is_empty() || self.retrying {
             return;
         }
+        self.retrying = true;
         let host = self.host.clone();
-        ctx.spawn(
-            async move {
-                for (suffix, name) in doomed {
-                    if host.remove(&suffix, &name).await.is_ok() {
-                        log::info!("container {name}: removed on retry");
+        let retry = async move {
+            futures_util::stream::iter(doomed)
+                .for_each_concurrent(REMOVAL_CONCURRENCY, |(suffix, name)| {
+                    let host = host.clone();
+                    async move {
+                        if host.remove(&suffix, &name).await.is_ok() {
+                            log::info!("container {name}: removed on retry");
+                        }
                     }
-                }
-            }
-            .into_actor(self),
-        );
+                })
+                .await;
+        };
+        ctx.spawn(retry.into_actor(self).map(|_, act, _| act.retrying = false));
     }
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {

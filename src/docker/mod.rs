@@ -86,7 +86,12 @@ impl DockerError {
         }
     }
 
-    fn from_bollard(op: &'static str, host: &str, err: BollardError) -> DockerError {
+    fn from_bollard(
+        op: &'static str,
+        host: &str,
+        timeout_secs: u64,
+        err: BollardError,
+    ) -> DockerError {
         match err {
             BollardError::DockerResponseServerError {
                 status_code: 404,
@@ -106,7 +111,10 @@ impl DockerError {
             | BollardError::HyperResponseError { .. }
             | BollardError::HyperLegacyError { .. }
             | BollardError::HttpClientError { .. } => DockerError::Unavailable(host.to_string()),
-            BollardError::RequestTimeoutError => DockerError::Timeout { op, secs: 0 },
+            BollardError::RequestTimeoutError => DockerError::Timeout {
+                op,
+                secs: timeout_secs,
+            },
             other => DockerError::Api {
                 op,
                 message: other.to_string(),
@@ -228,7 +236,8 @@ impl Docker {
         call: impl Future<Output = Result<T, BollardError>>,
     ) -> Result<T, DockerError> {
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(|e| DockerError::from_bollard(op, &self.host, e)),
+            Ok(result) => result
+                .map_err(|e| DockerError::from_bollard(op, &self.host, self.timeout.as_secs(), e)),
             Err(_) => Err(DockerError::Timeout {
                 op,
                 secs: self.timeout.as_secs(),
@@ -344,7 +353,14 @@ impl Docker {
         let code = match waited {
             Ok(Some(Ok(resp))) => resp.status_code,
             Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
-            Ok(Some(Err(e))) => return Err(DockerError::from_bollard("wait", &self.host, e)),
+            Ok(Some(Err(e))) => {
+                return Err(DockerError::from_bollard(
+                    "wait",
+                    &self.host,
+                    self.timeout.as_secs(),
+                    e,
+                ));
+            }
             Ok(None) => return Err(DockerError::Unavailable(self.host.clone())),
             Err(_) => {
                 return Err(DockerError::Timeout {
@@ -434,7 +450,14 @@ impl Docker {
         let first = tokio::time::timeout(self.timeout, stats.next()).await;
         let stats = match first {
             Ok(Some(Ok(s))) => s,
-            Ok(Some(Err(e))) => return Err(DockerError::from_bollard("stats", &self.host, e)),
+            Ok(Some(Err(e))) => {
+                return Err(DockerError::from_bollard(
+                    "stats",
+                    &self.host,
+                    self.timeout.as_secs(),
+                    e,
+                ));
+            }
             Ok(None) => return Err(DockerError::NotFound(name.to_string())),
             Err(_) => {
                 return Err(DockerError::Timeout {
