@@ -31,7 +31,9 @@ fi
 if ! answers; then
   say "starting dockerd in the background"
   rm -f /var/run/docker.pid
-  nohup dockerd --host "unix://$SOCKET" >/var/log/sandterm-dockerd.log 2>&1 &
+  # setsid: the daemon must not share the caller's process group (a CI runner or a test
+  # harness that stops its jobs by group would take Docker down with them).
+  setsid nohup dockerd --host "unix://$SOCKET" >/var/log/sandterm-dockerd.log 2>&1 < /dev/null &
 fi
 for _ in $(seq 1 60); do
   if answers; then
