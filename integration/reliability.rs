@@ -418,7 +418,9 @@ async fn a_soak_leaves_no_containers_memory_or_descriptors_behind() {
             c.close().await;
         }
     }
-    server.assert_no_containers(WAIT);
+    // Docker on two cores can take a while to remove dozens of containers at once (the
+    // server retries removals that time out); what matters is that they all go.
+    server.assert_no_containers(Duration::from_secs(180));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss_before, fds_before) = (rss_kib(pid), open_fds(pid));
 
@@ -433,7 +435,7 @@ async fn a_soak_leaves_no_containers_memory_or_descriptors_behind() {
         sessions += t.await.unwrap();
     }
     eprintln!("{sessions} sessions by {clients} clients in {duration:?}");
-    server.assert_no_containers(Duration::from_secs(60));
+    server.assert_no_containers(Duration::from_secs(180));
     let (status, body) = server
         .request("GET", "/api/sessions", Some(ADMIN_TOKEN), None)
         .unwrap();

@@ -320,6 +320,28 @@ async function run() {
     return `${pauses} pause/resume pairs, at most ${(max / 1024 / 1024).toFixed(1)} MiB unprocessed`;
   });
 
+  await step("full-screen programs: vi edits a file, top draws and quits", async () => {
+    const bufferType = () => page.evaluate(() => window.sandterm.terminal.buffer.active.type);
+    await type("vi /tmp/notes.txt");
+    await until("vi on the alternate screen", async () => (await bufferType()) === "alternate");
+    await waitForText("/tmp/notes.txt");
+    await page.keyboard.type("ihello from vi");
+    await page.keyboard.press("Escape");
+    await page.screenshot({ path: join(ARTIFACTS, "browser-vi.png") });
+    await type(":wq");
+    await until("back on the normal screen", async () => (await bufferType()) === "normal");
+    await waitForPrompt();
+    await type("cat /tmp/notes.txt");
+    await waitForText(/^hello from vi$/m);
+    await waitForPrompt();
+    // procps top redraws the normal screen in place (no alternate screen).
+    await type("clear; top -d 0.5");
+    await waitForText(/Tasks:\s+\d+ total/);
+    await waitForText(/PID\s+USER/);
+    await page.keyboard.press("q");
+    await waitForPrompt();
+  });
+
   await step("exit ends the session with the exit code in the status bar", async () => {
     await type("exit 3");
     await until("the ended status", async () => (await status()).includes("shell exited with code 3"), WAIT);
