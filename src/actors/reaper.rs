@@ -50,8 +50,9 @@ pub struct ReaperActor {
     /// A retry of failed removals is under way (one at a time: a busy Docker is not
     /// helped by the same removals asked for twice).
     retrying: bool,
-    /// Sessions at the last memory trim; fewer now means memory was freed.
-    sessions_at_trim: usize,
+    /// Highest load (sessions plus containers) since the last memory trim; a lower load
+    /// now means memory was freed.
+    load_at_trim: usize,
     last_trim: std::time::Instant,
 }
 
@@ -72,7 +73,7 @@ impl ReaperActor {
             startup_done: false,
             sweeping: false,
             retrying: false,
-            sessions_at_trim: 0,
+            load_at_trim: 0,
             last_trim: std::time::Instant::now(),
         }
     }
@@ -81,8 +82,10 @@ impl ReaperActor {
     /// pages in its per-thread arenas; on a host that runs for weeks with load that comes
     /// and goes, that retention looks like growth. Done only after sessions ended.
     fn trim_memory(&mut self) {
-        let now = self.sessions.len();
-        if now < self.sessions_at_trim && self.last_trim.elapsed() >= TRIM_INTERVAL {
+        // Containers count too: a session's memory is only all freed once its container's
+        // removal has finished, which can be many seconds after the session ended.
+        let now = self.sessions.len() + self.host.inventory.len();
+        if now < self.load_at_trim && self.last_trim.elapsed() >= TRIM_INTERVAL {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             // SAFETY: malloc_trim only releases free memory inside glibc's allocator; it
             // takes no pointers and is safe to call from any thread at any time.
@@ -90,9 +93,9 @@ impl ReaperActor {
                 libc::malloc_trim(0);
             }
             self.last_trim = std::time::Instant::now();
-            self.sessions_at_trim = now;
-        } else if now > self.sessions_at_trim {
-            self.sessions_at_trim = now;
+            self.load_at_trim = now;
+        } else if now > self.load_at_trim {
+            self.load_at_trim = now;
         }
     }
 
