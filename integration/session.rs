@@ -213,7 +213,10 @@ async fn default_policy_guarantees_hold_inside_the_sandbox() {
 #[tokio::test(flavor = "multi_thread")]
 async fn default_policy_guarantees_hold_in_docker_inspect() {
     let server = Server::start(Options::new());
-    let client = server.client().await;
+    let mut client = server.client().await;
+    // The session frame names the container as soon as its creation begins; wait for the
+    // shell before asking Docker about it.
+    client.run("true", WAIT).await.unwrap();
     let info = inspect(&client.container);
     let host = &info["HostConfig"];
     assert_eq!(host["NetworkMode"], "none");
