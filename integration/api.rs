@@ -260,17 +260,7 @@ async fn the_session_cap_refuses_the_next_session_without_creating_a_container()
     assert_eq!(json(&body)["error"], "capacity");
     a.close().await;
     // Room again once one leaves.
-    let mut deadline = 50;
-    let mut c = loop {
-        match Client::connect(&server.url(), WAIT).await {
-            Ok(c) => break c,
-            Err(_) if deadline > 0 => {
-                deadline -= 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let mut c = server.client_when_room().await;
     c.run("true", WAIT).await.unwrap();
     c.close().await;
     b.close().await;

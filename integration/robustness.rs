@@ -188,7 +188,7 @@ async fn a_connect_disconnect_storm_never_exceeds_the_container_cap() {
         peak <= 3,
         "{peak} containers existed at once with --max-sessions 3"
     );
-    let mut c = server.client().await;
+    let mut c = server.client_when_room().await;
     assert_eq!(c.run("echo ok", WAIT).await.unwrap(), "ok");
     c.close().await;
 }

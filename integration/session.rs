@@ -62,6 +62,29 @@ async fn the_prototype_clients_exact_messages_work() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn typing_before_the_container_is_ready_is_kept_in_order() {
+    let server = Server::start(Options::new());
+    let mut client = Client::connect(&server.url(), WAIT).await.unwrap();
+    // Forty lines typed the moment the session frame arrives, while the container is still
+    // being created: none may be lost, and the start-up must not stall behind them.
+    for i in 0..40 {
+        client
+            .input(&format!("echo early-$(({i}+1000))\r"))
+            .await
+            .unwrap();
+    }
+    client.expect("early-1039\r\n", WAIT).await.unwrap();
+    for i in 1000..1040 {
+        assert!(
+            client.transcript.contains(&format!("early-{i}\r\n")),
+            "early-{i} missing"
+        );
+    }
+    client.close().await;
+    server.assert_no_containers(WAIT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn resize_changes_what_stty_size_prints() {
     let server = Server::start(Options::new());
     let mut client = server.client().await;

@@ -290,6 +290,22 @@ impl Server {
         self.wait_exit(Duration::from_secs(5));
     }
 
+    /// A session once capacity frees up: a slot is released only when Docker has confirmed
+    /// the removal of the container that held it, a moment after `docker ps` stops
+    /// listing it.
+    pub async fn client_when_room(&self) -> Client {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match Client::connect(&self.url(), WAIT).await {
+                Ok(c) => return c,
+                Err(e) if e.to_string().contains("capacity") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("session failed: {e}\nserver log:\n{}", self.log_text()),
+            }
+        }
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(&self.url(), WAIT)
             .await

@@ -146,6 +146,9 @@ pub struct ContainerActor {
     /// The session label and id; empty while the container waits in the pool.
     session: String,
     lease: Option<Lease>,
+    /// Taken out when the actor is made, so that capacity counts the container from the
+    /// moment it is decided on; handed to the launch when the actor starts.
+    launch_lease: Option<Lease>,
     state: State,
     subscriber: Option<Subscriber>,
     gate: watch::Sender<Gate>,
@@ -188,7 +191,9 @@ impl ContainerActor {
         warm: bool,
     ) -> Self {
         let (stdin, stdin_rx) = mpsc::channel(INPUT_QUEUE_FRAMES);
+        let launch_lease = Some(host.lease(name.clone(), suffix.clone()));
         ContainerActor {
+            launch_lease,
             host,
             suffix,
             name,
@@ -316,7 +321,10 @@ impl Actor for ContainerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let lease = self.host.lease(self.name.clone(), self.suffix.clone());
+        let Some(lease) = self.launch_lease.take() else {
+            ctx.stop();
+            return;
+        };
         let host = self.host.clone();
         let session = self.session.clone();
         let me = ctx.address();
@@ -325,12 +333,17 @@ impl Actor for ContainerActor {
         // removes the container.
         self.host.tracker.spawn(async move {
             let result = host.launch(lease, &session).await;
-            if let Err(SendError::Closed(Launched(Ok(attached)))) = me.try_send(Launched(result)) {
+            if !me.connected()
+                && let Ok(attached) = &result
+            {
                 log::info!(
                     "container {}: session left during start-up; removing it",
                     attached.lease.name()
                 );
             }
+            // do_send, not try_send: a mailbox full of early keystrokes must not drop the
+            // result. If the actor is gone, the message is dropped and so is its lease.
+            me.do_send(Launched(result));
         });
         ctx.run_interval(SUBSCRIBER_CHECK, |act, ctx| {
             if let Some(s) = &act.subscriber

@@ -156,6 +156,13 @@ pub struct Admission {
     pub warm: Option<Addr<ContainerActor>>,
 }
 
+/// A session's container is now in the inventory (its lease is taken out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ContainerLeased {
+    pub id: String,
+}
+
 /// A session ended.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -201,6 +208,8 @@ pub struct RegistryActor {
     rate: DefaultKeyedRateLimiter<IpAddr>,
     tokens: HashMap<String, Pending>,
     pool: VecDeque<Addr<ContainerActor>>,
+    /// Admitted sessions whose container is not yet in the inventory.
+    starting: std::collections::HashSet<String>,
     /// Warm containers that died unclaimed (launch failed, Docker down) delay the next
     /// refill, doubling up to a cap, so a broken Docker is not hammered every second.
     pool_failures: u32,
@@ -223,23 +232,20 @@ impl RegistryActor {
             per_ip: HashMap::new(),
             tokens: HashMap::new(),
             pool: VecDeque::new(),
+            starting: std::collections::HashSet::new(),
             pool_failures: 0,
             pool_resume_at: Instant::now(),
             accepting: true,
         }
     }
 
-    /// Everything that holds capacity: containers (live, warm, or still being created or
-    /// removed) and outstanding reservations. A session that left keeps its slot until
-    /// Docker confirms its container is gone, so connect/disconnect storms cannot pile up
-    /// container creations beyond the cap while Docker is slow.
+    /// Everything that holds capacity: containers this process owns (live, warm, or still
+    /// being created or removed: the inventory), admitted sessions whose container is not in
+    /// the inventory yet, and outstanding reservations. A session that left keeps its slot
+    /// until Docker confirms its container is gone, so connect/disconnect storms cannot pile
+    /// up container creations beyond the cap while Docker is slow.
     fn used(&self) -> usize {
-        let containers = self
-            .host
-            .inventory
-            .len()
-            .max(self.sessions.len() + self.pool.len());
-        containers + self.tokens.len()
+        self.host.inventory.len() + self.starting.len() + self.tokens.len()
     }
 
     fn refuse(&self, refusal: Refusal) -> Result<Admission, Refusal> {
@@ -287,8 +293,9 @@ impl RegistryActor {
             }
             None => None,
         };
-        let take_warm = usize::from(!self.pool.is_empty());
-        if reserved.is_none() && self.used() - take_warm >= self.limits.max_sessions {
+        // A warm container already holds its slot; a cold start needs a new one.
+        let cold = self.pool.is_empty();
+        if reserved.is_none() && cold && self.used() >= self.limits.max_sessions {
             return self.refuse(self.capacity_refusal());
         }
         let from_peer = self.per_ip.get(&peer).copied().unwrap_or(0);
@@ -327,6 +334,10 @@ impl RegistryActor {
             .sessions_active
             .set(self.sessions.len() as i64);
         let warm = self.take_warm();
+        if warm.is_none() {
+            // Counted until the session reports its container leased (or leaves).
+            self.starting.insert(id.clone());
+        }
         Ok(Admission { id, warm })
     }
 
@@ -405,6 +416,7 @@ impl Handler<Leave> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        self.starting.remove(&msg.id);
         if let Some((_, entry)) = self.sessions.remove(&msg.id) {
             let peer = entry.stats.peer;
             if let Some(n) = self.per_ip.get_mut(&peer) {
@@ -425,6 +437,14 @@ impl Handler<Leave> for RegistryActor {
             }
         }
         self.refill_pool();
+    }
+}
+
+impl Handler<ContainerLeased> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ContainerLeased, _: &mut Context<Self>) {
+        self.starting.remove(&msg.id);
     }
 }
 

@@ -20,7 +20,9 @@ use super::container::{
     Claim, ContainerActor, Flow, Input, Output, Release, Resize, SandboxError, SandboxEvent,
     Subscriber,
 };
-use super::registry::{Admission, Join, Leave, Refusal, RegistryActor, SessionState, SessionStats};
+use super::registry::{
+    Admission, ContainerLeased, Join, Leave, Refusal, RegistryActor, SessionState, SessionStats,
+};
 use crate::docker::ExitStatus;
 use crate::protocol::{ClientMessage, ErrorCode, ExitReason, ServerMessage, close_code};
 use crate::sandbox::SandboxHost;
@@ -264,6 +266,9 @@ impl SessionActor {
         let (actor, name) =
             ContainerActor::for_session(self.host.clone(), &self.id, SessionActor::subscriber(ctx));
         self.container = Some(actor.start());
+        self.registry.do_send(ContainerLeased {
+            id: self.id.clone(),
+        });
         self.announce(&name);
     }
 
