@@ -11,7 +11,8 @@
 # Environment: SANDTERM_DAEMON_JSON (/etc/docker/daemon.json), SANDTERM_IMAGE
 # (sandterm/sandbox:latest), SANDTERM_DOCKER_SOCKET (/var/run/docker.sock),
 # SANDTERM_DOCKER_PIDFILE (/var/run/docker.pid), SANDTERM_APPARMOR_ENABLED,
-# SANDTERM_APPARMOR_PROFILES (the kernel's AppArmor files under /sys).
+# SANDTERM_APPARMOR_PROFILES (the kernel's AppArmor files under /sys), SANDTERM_POLICY_FILE
+# (policies/default.toml).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,13 +22,14 @@ SOCKET=${SANDTERM_DOCKER_SOCKET:-/var/run/docker.sock}
 DOCKER_PIDFILE=${SANDTERM_DOCKER_PIDFILE:-/var/run/docker.pid}
 APPARMOR_ENABLED=${SANDTERM_APPARMOR_ENABLED:-/sys/module/apparmor/parameters/enabled}
 APPARMOR_PROFILES=${SANDTERM_APPARMOR_PROFILES:-/sys/kernel/security/apparmor/profiles}
+POLICY_FILE=${SANDTERM_POLICY_FILE:-$REPO/policies/default.toml}
 PROFILE_NAME=sandterm-sandbox
 
 strict=0
 for arg in "$@"; do
   case "$arg" in
     --strict) strict=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -/{/^#/p}' "$0"; exit 0 ;;
     *) echo "check-host.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -164,10 +166,10 @@ if [ "$(cat "$APPARMOR_ENABLED" 2>/dev/null)" = Y ]; then
   else
     info "AppArmor profile" "cannot read $APPARMOR_PROFILES (not root?)"
   fi
-  if grep -qs "^apparmor_profile = \"$PROFILE_NAME\"" "$REPO/policies/default.toml"; then
-    pass "AppArmor policy" "policies/default.toml uses $PROFILE_NAME"
+  if grep -qs "^apparmor_profile = \"$PROFILE_NAME\"" "$POLICY_FILE"; then
+    pass "AppArmor policy" "$POLICY_FILE uses $PROFILE_NAME"
   else
-    info "AppArmor policy" "policies/default.toml does not name $PROFILE_NAME -> setup-host.sh --apply-apparmor-to-default"
+    warn "AppArmor policy" "$POLICY_FILE does not name $PROFILE_NAME (sandboxes get docker-default) -> hardening/setup-host.sh sets it once the profile loads"
   fi
 else
   info "AppArmor" "not in this kernel: cannot be checked here; sandboxes rely on seccomp, capabilities, no-new-privileges and namespaces"

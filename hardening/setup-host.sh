@@ -14,7 +14,9 @@
 #      something changed; an unparseable file is refused and left alone.
 #   3. restarts Docker only when its configuration changed (or is still pending) and waits
 #      until it answers
-#   4. AppArmor, where the kernel has it: installs and loads hardening/apparmor/sandterm-sandbox
+#   4. AppArmor, where the kernel has it: installs and loads hardening/apparmor/sandterm-sandbox,
+#      then makes the default policy use it (apparmor_profile = "sandterm-sandbox" in
+#      policies/default.toml; a profile name the operator set there is kept)
 #   5. builds the sandbox image (hardening/build-image.sh --if-missing), after any restart
 #
 # Flags:
@@ -23,8 +25,8 @@
 #                                become invisible; some bind-mount setups break)
 #   --with-gvisor                install Debian's runsc package and register the "runsc"
 #                                runtime (used by policies/strict.toml)
-#   --apply-apparmor-to-default  once the profile is loaded, set
-#                                apparmor_profile = "sandterm-sandbox" in policies/default.toml
+#   --no-apparmor-policy         load the AppArmor profile but leave policies/default.toml
+#                                as it is
 #   --force-restart              restart Docker even when running containers would be
 #                                stopped by it (see "Restart" below)
 #   --config-only                do not install/start Docker nor build the image; only
@@ -57,17 +59,17 @@ PROFILE_SRC=$REPO/hardening/apparmor/$PROFILE_NAME
 
 with_userns=1
 with_gvisor=0
-apply_apparmor=0
+apply_apparmor=1
 force_restart=0
 for arg in "$@"; do
   case "$arg" in
     --no-userns) with_userns=0 ;;
     --with-gvisor) with_gvisor=1 ;;
-    --apply-apparmor-to-default) apply_apparmor=1 ;;
+    --no-apparmor-policy) apply_apparmor=0 ;;
     --force-restart) force_restart=1 ;;
     --config-only) CONFIG_ONLY=1 ;;
     --dry-run) DRY_RUN=1 ;;
-    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
     *) echo "setup-host.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -347,25 +349,22 @@ else
     $APPARMOR_PARSER -r -W "$dest"
     say "AppArmor: profile $PROFILE_NAME loaded"
   fi
-  if [ "$apply_apparmor" = 1 ]; then
-    if grep -q "^apparmor_profile = \"$PROFILE_NAME\"" "$POLICY_FILE"; then
-      say "policy: $POLICY_FILE already uses $PROFILE_NAME (unchanged)"
-    elif grep -q '^apparmor_profile = ""' "$POLICY_FILE"; then
-      if dry; then
-        say "policy: would set apparmor_profile = \"$PROFILE_NAME\" in $POLICY_FILE"
-      else
-        sed -i "s/^apparmor_profile = \"\"/apparmor_profile = \"$PROFILE_NAME\"/" "$POLICY_FILE"
-        say "policy: set apparmor_profile = \"$PROFILE_NAME\" in $POLICY_FILE"
-      fi
+  if [ "$apply_apparmor" != 1 ]; then
+    say "policy: $POLICY_FILE left as it is (--no-apparmor-policy); to use the profile, set   apparmor_profile = \"$PROFILE_NAME\"   under [security] in a policy"
+  elif ! apparmor_loaded && ! dry; then
+    say "policy: $PROFILE_NAME is not in $APPARMOR_PROFILES after loading; $POLICY_FILE left as it is"
+  elif grep -q "^apparmor_profile = \"$PROFILE_NAME\"" "$POLICY_FILE"; then
+    say "policy: $POLICY_FILE already uses $PROFILE_NAME (unchanged)"
+  elif grep -q '^apparmor_profile = ""' "$POLICY_FILE"; then
+    if dry; then
+      say "policy: would set apparmor_profile = \"$PROFILE_NAME\" in $POLICY_FILE"
     else
-      say "policy: kept $POLICY_FILE's own apparmor_profile ($(grep -m1 '^apparmor_profile' "$POLICY_FILE" || echo 'no such line'))"
+      sed -i "s/^apparmor_profile = \"\"/apparmor_profile = \"$PROFILE_NAME\"/" "$POLICY_FILE"
+      say "policy: set apparmor_profile = \"$PROFILE_NAME\" in $POLICY_FILE (restart sandterm to apply it)"
     fi
-  elif ! grep -q "^apparmor_profile = \"$PROFILE_NAME\"" "$POLICY_FILE" 2>/dev/null; then
-    say "AppArmor: to use the profile, set   apparmor_profile = \"$PROFILE_NAME\"   under [security] in your policy (or run again with --apply-apparmor-to-default)"
+  else
+    say "policy: kept $POLICY_FILE's own apparmor_profile ($(grep -m1 '^apparmor_profile' "$POLICY_FILE" || echo 'no such line'))"
   fi
-fi
-if [ "$apply_apparmor" = 1 ] && [ "$aa_enabled" != Y ]; then
-  say "policy: --apply-apparmor-to-default ignored: the profile is not loaded here, and a policy naming it would make every sandbox fail to start"
 fi
 
 # ---- 5. sandbox image ----------------------------------------------------------------
