@@ -146,6 +146,35 @@ async fn a_missing_image_gives_image_missing_and_the_server_stays_up() {
     server.assert_no_containers(WAIT);
 }
 
+#[test]
+fn a_policy_docker_cannot_run_is_named_at_start_up() {
+    let policy = sandterm::policy::DEFAULT_POLICY_TOML
+        .replace("# runtime = \"runsc\"", "runtime = \"no-such-runtime\"")
+        .replace(
+            "apparmor_profile = \"\"",
+            "apparmor_profile = \"no-such-profile\"",
+        );
+    assert!(policy.contains("runtime = \"no-such-runtime\""));
+    let path = std::env::temp_dir().join(format!("bad-runtime-{}.toml", std::process::id()));
+    std::fs::write(&path, policy).unwrap();
+    let server = Server::start(Options::new().arg("policy", path.to_str().unwrap()));
+    let log = server.log_text();
+    assert!(
+        log.contains("runtime 'no-such-runtime' is not registered with Docker")
+            && log.contains("every session would fail to start"),
+        "{log}"
+    );
+    // This kernel has no AppArmor; on a host with it the profile line is not expected.
+    let apparmor = std::path::Path::new("/sys/module/apparmor/parameters/enabled");
+    if !matches!(std::fs::read_to_string(apparmor), Ok(s) if s.trim() == "Y") {
+        assert!(
+            log.contains("apparmor_profile 'no-such-profile' cannot apply"),
+            "{log}"
+        );
+    }
+    assert_eq!(server.get("/healthz").unwrap().0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_unreachable_gives_docker_unavailable_and_the_server_stays_up() {
     let server =

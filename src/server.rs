@@ -138,10 +138,21 @@ async fn check_docker(docker: &Docker, policy: &Policy) {
              until it is built. Build it with: sudo hardening/build-image.sh",
             policy.image
         ),
-        Err(e) => log::error!(
-            "{e}: sessions will fail with 'docker_unavailable' until Docker is reachable \
-             (start it, or point --docker-host / DOCKER_HOST at it)"
-        ),
+        Err(e) => {
+            log::error!(
+                "{e}: sessions will fail with 'docker_unavailable' until Docker is reachable \
+                 (start it, or point --docker-host / DOCKER_HOST at it)"
+            );
+            return;
+        }
+    }
+    match docker.host_features().await {
+        Ok(features) => {
+            for problem in features.missing_for(policy) {
+                log::error!("every session would fail to start: {problem}");
+            }
+        }
+        Err(e) => log::warn!("cannot read the Docker host's features: {e}"),
     }
 }
 

@@ -255,6 +255,19 @@ impl Docker {
         Ok(self.client().await?.client_version().to_string())
     }
 
+    /// The Docker host's security options (e.g. `name=apparmor`) and its OCI runtimes.
+    pub async fn host_features(&self) -> Result<HostFeatures, DockerError> {
+        let client = self.client().await?;
+        let info = self.bounded("info", client.info()).await?;
+        Ok(HostFeatures {
+            security_options: info.security_options.unwrap_or_default(),
+            runtimes: info
+                .runtimes
+                .map(|r| r.into_keys().collect())
+                .unwrap_or_default(),
+        })
+    }
+
     pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
         let client = self.client().await?;
         match self
@@ -482,6 +495,44 @@ impl Docker {
     }
 }
 
+/// What a Docker host can give a sandbox, from `docker info`.
+#[derive(Debug, Clone, Default)]
+pub struct HostFeatures {
+    pub security_options: Vec<String>,
+    pub runtimes: Vec<String>,
+}
+
+impl HostFeatures {
+    /// What the policy asks for that this host cannot give: each one would make every
+    /// sandbox fail to start, so the server says so at start-up rather than per session.
+    pub fn missing_for(&self, policy: &Policy) -> Vec<String> {
+        let mut missing = Vec::new();
+        if let Some(runtime) = &policy.runtime
+            && !self.runtimes.iter().any(|r| r == runtime)
+        {
+            let hint = if runtime == "runsc" {
+                "; register gVisor with: sudo hardening/setup-host.sh --with-gvisor"
+            } else {
+                ""
+            };
+            missing.push(format!(
+                "the policy's runtime '{runtime}' is not registered with Docker (it has: {}){hint}",
+                self.runtimes.join(", ")
+            ));
+        }
+        if let Some(profile) = &policy.apparmor_profile
+            && !self.security_options.iter().any(|o| o == "name=apparmor")
+        {
+            missing.push(format!(
+                "the policy's apparmor_profile '{profile}' cannot apply: the Docker host has no \
+                 AppArmor; set apparmor_profile = \"\" in {}",
+                policy.source
+            ));
+        }
+        missing
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,5 +560,30 @@ mod tests {
             Endpoint::Tcp("127.0.0.1:2375".into())
         );
         assert!(Endpoint::parse("ssh://host").is_err());
+    }
+
+    #[test]
+    fn a_policy_the_host_cannot_run_is_named() {
+        let mut policy = Policy::parse(crate::policy::DEFAULT_POLICY_TOML, "test.toml").unwrap();
+        policy.runtime = None;
+        policy.apparmor_profile = None;
+        let runc_only = HostFeatures {
+            security_options: vec!["name=seccomp,profile=default".into()],
+            runtimes: vec!["runc".into(), "io.containerd.runc.v2".into()],
+        };
+        assert!(runc_only.missing_for(&policy).is_empty());
+
+        policy.runtime = Some("runsc".into());
+        policy.apparmor_profile = Some("sandterm-sandbox".into());
+        let missing = runc_only.missing_for(&policy);
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains("'runsc' is not registered") && missing[0].contains("runc"));
+        assert!(missing[1].contains("no AppArmor") && missing[1].contains("test.toml"));
+
+        let full = HostFeatures {
+            security_options: vec!["name=apparmor".into(), "name=seccomp".into()],
+            runtimes: vec!["runc".into(), "runsc".into()],
+        };
+        assert!(full.missing_for(&policy).is_empty());
     }
 }
