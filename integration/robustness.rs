@@ -146,8 +146,8 @@ async fn a_missing_image_gives_image_missing_and_the_server_stays_up() {
     server.assert_no_containers(WAIT);
 }
 
-#[test]
-fn a_policy_docker_cannot_run_is_named_at_start_up() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_docker_cannot_run_is_named_at_start_up_and_refused_creates_are_reported() {
     let policy = sandterm::policy::DEFAULT_POLICY_TOML
         .replace("# runtime = \"runsc\"", "runtime = \"no-such-runtime\"")
         .replace(
@@ -172,7 +172,19 @@ fn a_policy_docker_cannot_run_is_named_at_start_up() {
             "{log}"
         );
     }
+    // A create that Docker refuses: the client is told, nothing is left, the server serves.
+    for _ in 0..2 {
+        let text = ended_session_text(&server.url()).await;
+        assert!(text.contains("SandboxFailed"), "{text}");
+    }
+    // The client gets the stable code; the log gets Docker's reason.
+    let log = server.log_text();
+    assert!(
+        log.contains("Docker refused create") && log.contains("no-such-runtime"),
+        "{log}"
+    );
     assert_eq!(server.get("/healthz").unwrap().0, 200);
+    server.assert_no_containers(WAIT);
 }
 
 #[tokio::test(flavor = "multi_thread")]
