@@ -184,6 +184,12 @@ async fn a_policy_docker_cannot_run_is_named_at_start_up_and_refused_creates_are
         "{log}"
     );
     assert_eq!(server.get("/healthz").unwrap().0, 200);
+    let (status, body) = server.get("/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("'no-such-runtime' is not registered"),
+        "{body}"
+    );
     server.assert_no_containers(WAIT);
 }
 

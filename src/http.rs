@@ -98,7 +98,8 @@ impl AppState {
         }
     }
 
-    /// Docker reachable and the policy's image present; cached briefly.
+    /// Docker reachable, the policy's image present, and what the policy names (runtime,
+    /// AppArmor) available on the Docker host; cached briefly.
     pub async fn readiness(&self) -> Result<(), String> {
         let mut cached = self.readiness.lock().await;
         if let Some((at, result)) = cached.as_ref()
@@ -106,16 +107,34 @@ impl AppState {
         {
             return result.clone();
         }
-        let image = &self.host.policy.image;
-        let result = match self.host.docker.image_present(image).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(format!(
-                "sandbox image '{image}' is missing; build it with: sudo hardening/build-image.sh"
-            )),
-            Err(e) => Err(e.to_string()),
-        };
+        let result = self.check_readiness().await;
         *cached = Some((Instant::now(), result.clone()));
         result
+    }
+
+    async fn check_readiness(&self) -> Result<(), String> {
+        let policy = &self.host.policy;
+        let docker = &self.host.docker;
+        match docker.image_present(&policy.image).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "sandbox image '{}' is missing; build it with: sudo hardening/build-image.sh",
+                    policy.image
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let missing = docker
+            .host_features()
+            .await
+            .map_err(|e| e.to_string())?
+            .missing_for(policy);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
     }
 }
 
