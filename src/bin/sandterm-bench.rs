@@ -297,53 +297,67 @@ async fn start_latency(url: &str, n: usize, gap: Duration) -> Result<Percentiles
     Ok(Percentiles::of(samples))
 }
 
-async fn echo_latency(url: &str, keys: usize) -> Result<Percentiles, String> {
+/// Keystroke echo through sandterm and through raw Docker, one key each in turn (the order
+/// swapping every key), so that both see the same moments of the machine's load: a p99 is
+/// a handful of samples, and one scheduling hiccup on one side would otherwise decide it.
+async fn echo_latency_pair(url: &str, raw: &Raw, keys: usize) -> Result<Pair<Percentiles>, String> {
     let (_, mut c) = start_sandterm(url).await?;
     c.expect("$ ", WAIT).await.map_err(|e| e.to_string())?;
-    let mut samples = Vec::new();
-    for i in 0..keys {
-        if i % 50 == 49 {
-            // Clear the line so it never wraps.
-            c.input("\x15").await.map_err(|e| e.to_string())?;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            while c.next_event(Duration::from_millis(20)).await.is_ok() {}
-        }
-        let before = c.transcript.len();
-        let began = Instant::now();
-        c.input("x").await.map_err(|e| e.to_string())?;
-        while !c.transcript[before..].contains('x') {
-            c.next_event(WAIT).await.map_err(|e| e.to_string())?;
-        }
-        samples.push(ms(began.elapsed()));
-    }
-    c.close().await;
-    Ok(Percentiles::of(samples))
-}
-
-async fn raw_echo_latency(raw: &Raw, keys: usize) -> Result<Percentiles, String> {
     let mut s = raw.open().await?;
     s.until(b"$ ").await?;
-    let mut samples = Vec::new();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..keys {
-        if i % 50 == 49 {
-            s.send("\x15").await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut buf = [0u8; 4096];
-            while let Ok(Ok(n)) =
-                tokio::time::timeout(Duration::from_millis(20), s.reader.read(&mut buf)).await
-            {
-                if n == 0 {
-                    break;
-                }
+        if i % 2 == 0 {
+            ours.push(sandterm_key(&mut c, i).await?);
+            theirs.push(raw_key(&mut s, i).await?);
+        } else {
+            theirs.push(raw_key(&mut s, i).await?);
+            ours.push(sandterm_key(&mut c, i).await?);
+        }
+    }
+    c.close().await;
+    raw.close(s).await;
+    Ok(Pair {
+        sandterm: Percentiles::of(ours),
+        raw: Percentiles::of(theirs),
+    })
+}
+
+/// Types one key into a sandterm session and returns the milliseconds until its echo.
+async fn sandterm_key(c: &mut Client, i: usize) -> Result<f64, String> {
+    if i % 50 == 49 {
+        // Clear the line so it never wraps.
+        c.input("\x15").await.map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while c.next_event(Duration::from_millis(20)).await.is_ok() {}
+    }
+    let before = c.transcript.len();
+    let began = Instant::now();
+    c.input("x").await.map_err(|e| e.to_string())?;
+    while !c.transcript[before..].contains('x') {
+        c.next_event(WAIT).await.map_err(|e| e.to_string())?;
+    }
+    Ok(ms(began.elapsed()))
+}
+
+/// Types one key into a raw Docker attach and returns the milliseconds until its echo.
+async fn raw_key(s: &mut RawSession, i: usize) -> Result<f64, String> {
+    if i % 50 == 49 {
+        s.send("\x15").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(20), s.reader.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
             }
         }
-        let began = Instant::now();
-        s.send("x").await;
-        s.until(b"x").await?;
-        samples.push(ms(began.elapsed()));
     }
-    raw.close(s).await;
-    Ok(Percentiles::of(samples))
+    let began = Instant::now();
+    s.send("x").await;
+    s.until(b"x").await?;
+    Ok(ms(began.elapsed()))
 }
 
 fn stream_command(bytes: u64) -> String {
@@ -612,8 +626,7 @@ async fn run(args: Args) -> Result<(), String> {
         report.warm_start_ms = Some(start_latency(warm, args.starts, gap).await?);
     }
     eprintln!("keystroke echo ({} keys each)...", args.keys);
-    report.echo_ms.sandterm = echo_latency(&args.url, args.keys).await?;
-    report.echo_ms.raw = raw_echo_latency(&raw, args.keys).await?;
+    report.echo_ms = echo_latency_pair(&args.url, &raw, args.keys).await?;
     eprintln!(
         "throughput ({} x {} bytes each)...",
         args.stream_runs, args.stream_bytes
