@@ -270,7 +270,9 @@ async fn the_session_cap_refuses_the_next_session_without_creating_a_container()
 #[tokio::test(flavor = "multi_thread")]
 async fn per_address_cap_and_rate_limit_refuse_with_stable_codes() {
     let server = Server::start(Options::new().arg("max-sessions-per-ip", "1"));
-    let a = server.client().await;
+    let mut a = server.client().await;
+    // The session frame can come before the container exists: wait for the shell.
+    a.run("true", WAIT).await.unwrap();
     let refused = refused_code(&server.url(), None).await.expect("refused");
     assert!(refused.contains("capacity"), "{refused}");
     assert_eq!(server.containers().len(), 1);
