@@ -17,6 +17,8 @@ bash hardening/setup-host.sh --no-userns --with-gvisor
 
 step "build"
 cargo build --release --all-targets
+# The README's quick start runs the service with a bare `cargo run --release`.
+cargo run --release --quiet -- --help >/dev/null
 
 step "tests"
 # The integration tests start real servers and containers; two at a time fits 2 cores.
