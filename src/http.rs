@@ -113,27 +113,16 @@ impl AppState {
     }
 
     async fn check_readiness(&self) -> Result<(), String> {
-        let policy = &self.host.policy;
-        let docker = &self.host.docker;
-        match docker.image_present(&policy.image).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(format!(
-                    "sandbox image '{}' is missing; build it with: sudo hardening/build-image.sh",
-                    policy.image
-                ));
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-        let missing = docker
-            .host_features()
+        let problems = self
+            .host
+            .docker
+            .cannot_run(&self.host.policy)
             .await
-            .map_err(|e| e.to_string())?
-            .missing_for(policy);
-        if missing.is_empty() {
+            .map_err(|e| e.to_string())?;
+        if problems.is_empty() {
             Ok(())
         } else {
-            Err(missing.join("; "))
+            Err(problems.join("; "))
         }
     }
 }

@@ -221,14 +221,11 @@ impl Policy {
     /// Loads a policy file; the default path falls back to the built-in copy when absent.
     pub fn load(path: &Path, is_default_path: bool) -> Result<Policy, PolicyError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let dir = path.parent().unwrap_or(Path::new("."));
-                Validator {
-                    source: &path.display().to_string(),
-                    dir,
-                }
-                .validate(Policy::raw(&text, &path.display().to_string())?)
-            }
+            Ok(text) => Policy::parse_in(
+                &text,
+                &path.display().to_string(),
+                path.parent().unwrap_or(Path::new(".")),
+            ),
             Err(e) if is_default_path && e.kind() == std::io::ErrorKind::NotFound => {
                 log::info!(
                     "{} not found; using the built-in default policy",
@@ -246,18 +243,16 @@ impl Policy {
     /// Parses and validates policy text; `source` names it in errors. Relative paths in it
     /// (a seccomp profile file) are taken from the working directory.
     pub fn parse(text: &str, source: &str) -> Result<Policy, PolicyError> {
-        Validator {
-            source,
-            dir: Path::new("."),
-        }
-        .validate(Policy::raw(text, source)?)
+        Policy::parse_in(text, source, Path::new("."))
     }
 
-    fn raw(text: &str, source: &str) -> Result<RawPolicy, PolicyError> {
-        toml::from_str(text).map_err(|e| PolicyError::Parse {
+    /// Parses and validates policy text whose relative paths are taken from `dir`.
+    fn parse_in(text: &str, source: &str, dir: &Path) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: source.into(),
             message: e.to_string(),
-        })
+        })?;
+        Validator { source, dir }.validate(raw)
     }
 
     /// Memory a session may use at most, for sizing the default session cap.
@@ -508,9 +503,12 @@ impl Validator<'_> {
         };
         let parsed: serde_json::Value = serde_json::from_str(&json)
             .map_err(|e| self.err(field, format!("'{name}' is not valid JSON: {e}")))?;
-        match parsed.get("defaultAction").and_then(|a| a.as_str()) {
-            Some(_) => {}
-            None => return Err(self.err(field, format!("'{name}' has no defaultAction"))),
+        if parsed
+            .get("defaultAction")
+            .and_then(|a| a.as_str())
+            .is_none()
+        {
+            return Err(self.err(field, format!("'{name}' has no defaultAction")));
         }
         // Docker takes the profile inline; compact it.
         Ok(Seccomp::Profile {

@@ -124,8 +124,8 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
 }
 
 async fn check_docker(docker: &Docker, policy: &Policy) {
-    match docker.image_present(&policy.image).await {
-        Ok(true) => {
+    match docker.cannot_run(policy).await {
+        Ok(problems) if problems.is_empty() => {
             let version = docker.api_version().await.unwrap_or_default();
             log::info!(
                 "Docker at {} (API {version}); image {} present",
@@ -133,26 +133,15 @@ async fn check_docker(docker: &Docker, policy: &Policy) {
                 policy.image
             );
         }
-        Ok(false) => log::error!(
-            "sandbox image '{}' is not on the Docker host: sessions will fail with 'image_missing' \
-             until it is built. Build it with: sudo hardening/build-image.sh",
-            policy.image
-        ),
-        Err(e) => {
-            log::error!(
-                "{e}: sessions will fail with 'docker_unavailable' until Docker is reachable \
-                 (start it, or point --docker-host / DOCKER_HOST at it)"
-            );
-            return;
-        }
-    }
-    match docker.host_features().await {
-        Ok(features) => {
-            for problem in features.missing_for(policy) {
+        Ok(problems) => {
+            for problem in problems {
                 log::error!("every session would fail to start: {problem}");
             }
         }
-        Err(e) => log::warn!("cannot read the Docker host's features: {e}"),
+        Err(e) => log::error!(
+            "{e}: sessions will fail with 'docker_unavailable' until Docker is reachable \
+             (start it, or point --docker-host / DOCKER_HOST at it)"
+        ),
     }
 }
 

@@ -229,6 +229,11 @@ impl Docker {
         Ok(client)
     }
 
+    /// A bollard error from `op`, in this client's terms.
+    fn error(&self, op: &'static str, e: BollardError) -> DockerError {
+        DockerError::from_bollard(op, &self.host, self.timeout.as_secs(), e)
+    }
+
     /// Runs one Docker call under the configured timeout.
     async fn bounded<T>(
         &self,
@@ -236,8 +241,7 @@ impl Docker {
         call: impl Future<Output = Result<T, BollardError>>,
     ) -> Result<T, DockerError> {
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result
-                .map_err(|e| DockerError::from_bollard(op, &self.host, self.timeout.as_secs(), e)),
+            Ok(result) => result.map_err(|e| self.error(op, e)),
             Err(_) => Err(DockerError::Timeout {
                 op,
                 secs: self.timeout.as_secs(),
@@ -266,6 +270,21 @@ impl Docker {
                 .map(|r| r.into_keys().collect())
                 .unwrap_or_default(),
         })
+    }
+
+    /// Why this Docker host cannot run the policy's sandboxes (its image missing, its runtime
+    /// or AppArmor unavailable), each as a sentence; empty when it can. Asked at start-up and
+    /// by /readyz.
+    pub async fn cannot_run(&self, policy: &Policy) -> Result<Vec<String>, DockerError> {
+        let mut problems = Vec::new();
+        if !self.image_present(&policy.image).await? {
+            problems.push(format!(
+                "sandbox image '{}' is missing; build it with: sudo hardening/build-image.sh",
+                policy.image
+            ));
+        }
+        problems.extend(self.host_features().await?.missing_for(policy));
+        Ok(problems)
     }
 
     pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
@@ -366,14 +385,7 @@ impl Docker {
         let code = match waited {
             Ok(Some(Ok(resp))) => resp.status_code,
             Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
-            Ok(Some(Err(e))) => {
-                return Err(DockerError::from_bollard(
-                    "wait",
-                    &self.host,
-                    self.timeout.as_secs(),
-                    e,
-                ));
-            }
+            Ok(Some(Err(e))) => return Err(self.error("wait", e)),
             Ok(None) => return Err(DockerError::Unavailable(self.host.clone())),
             Err(_) => {
                 return Err(DockerError::Timeout {
@@ -463,14 +475,7 @@ impl Docker {
         let first = tokio::time::timeout(self.timeout, stats.next()).await;
         let stats = match first {
             Ok(Some(Ok(s))) => s,
-            Ok(Some(Err(e))) => {
-                return Err(DockerError::from_bollard(
-                    "stats",
-                    &self.host,
-                    self.timeout.as_secs(),
-                    e,
-                ));
-            }
+            Ok(Some(Err(e))) => return Err(self.error("stats", e)),
             Ok(None) => return Err(DockerError::NotFound(name.to_string())),
             Err(_) => {
                 return Err(DockerError::Timeout {
