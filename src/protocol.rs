@@ -132,6 +132,24 @@ impl ServerMessage<'_> {
         })
     }
 
+    /// `ServerMessage::Output { data: text }.to_json()`, byte for byte, for the hot path:
+    /// escaping terminal output with serde_json's byte-at-a-time loop cost more CPU than the
+    /// rest of the output path together; this escapes with SIMD (json-escape-simd, sonic-rs'
+    /// routine). The escaper needs room for the worst case (every byte escaped) while it
+    /// works; the frame is shrunk to its length afterwards, so a queued frame holds no more
+    /// memory than it counts against the outbound budget.
+    pub fn output_json(text: &str) -> String {
+        const HEAD: &str = r#"{"type":"output","data":"#;
+        let mut frame = Vec::with_capacity(HEAD.len() + text.len() + 2);
+        frame.extend_from_slice(HEAD.as_bytes());
+        json_escape_simd::escape_into(text, &mut frame);
+        frame.push(b'}');
+        frame.shrink_to_fit();
+        // Escaped valid UTF-8 is valid UTF-8; the check is cheap next to the escaping.
+        String::from_utf8(frame)
+            .unwrap_or_else(|_| ServerMessage::Output { data: text.into() }.to_json())
+    }
+
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMessage<'static> {
         ServerMessage::Error {
             code,
@@ -270,19 +288,31 @@ impl Utf8Decoder {
             joined = buf;
             &joined
         };
+        // str::from_utf8 checks whole words at a time; walking the input char by char (as
+        // Utf8Chunks does) cost more CPU than anything else on the output path.
         let mut out = String::with_capacity(bytes.len());
-        let mut chunks = bytes.utf8_chunks().peekable();
-        while let Some(chunk) = chunks.next() {
-            out.push_str(chunk.valid());
-            let invalid = chunk.invalid();
-            if invalid.is_empty() {
-                continue;
-            }
-            let at_end = chunks.peek().is_none();
-            if at_end && is_incomplete_prefix(invalid) {
-                self.pending.extend_from_slice(invalid);
-            } else {
-                out.push(char::REPLACEMENT_CHARACTER);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    out.push_str(text);
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(valid).expect("valid_up_to is valid"));
+                    match e.error_len() {
+                        // A character cut short at the end: wait for the rest of it.
+                        None => {
+                            self.pending.extend_from_slice(after);
+                            break;
+                        }
+                        Some(len) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[len..];
+                        }
+                    }
+                }
             }
         }
         out
@@ -297,11 +327,6 @@ impl Utf8Decoder {
             char::REPLACEMENT_CHARACTER.to_string()
         }
     }
-}
-
-/// True when `bytes` is the start of a valid multi-byte character that was cut short.
-fn is_incomplete_prefix(bytes: &[u8]) -> bool {
-    matches!(std::str::from_utf8(bytes), Err(e) if e.error_len().is_none())
 }
 
 #[cfg(test)]
@@ -433,6 +458,70 @@ mod tests {
         let mut dec = Utf8Decoder::default();
         let out: String = text.as_bytes().iter().map(|b| dec.decode(&[*b])).collect();
         assert_eq!(out, text);
+    }
+
+    /// A small deterministic generator, so the tests need no random-number crate.
+    fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn utf8_decoding_in_two_pieces_equals_lossy_decoding_of_the_whole() {
+        // Mostly ASCII and control bytes, with multi-byte characters and invalid bytes.
+        let mut samples = vec![
+            "plain ascii\r\n".as_bytes().to_vec(),
+            "\x1b[32mgrün\x1b[0m → 世界 🎉".as_bytes().to_vec(),
+            b"\xff\xfe\xc3\x28\xe2\x82\xf0\x9f\x8e".to_vec(),
+        ];
+        for seed in 0..40 {
+            samples.push(pseudo_random_bytes(seed, 64));
+        }
+        for bytes in &samples {
+            let want = String::from_utf8_lossy(bytes);
+            for split in 0..=bytes.len() {
+                let mut dec = Utf8Decoder::default();
+                let mut got = dec.decode(&bytes[..split]);
+                got.push_str(&dec.decode(&bytes[split..]));
+                got.push_str(&dec.finish());
+                assert_eq!(got, want, "{bytes:?} split at {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn output_json_is_byte_for_byte_what_serde_writes() {
+        let mut texts: Vec<String> = (0u32..0x300)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b"))
+            .collect();
+        texts.push(String::new());
+        texts.push("\"\\/\u{7f}\u{2028}\u{2029}\u{fffd}🎉".into());
+        texts.push("x".repeat(100_000));
+        texts.push("\x1b[1;31m\"quoted\"\r\n".repeat(3_000));
+        for seed in 0..200 {
+            let bytes = pseudo_random_bytes(seed, 1 + seed as usize * 7);
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        for text in &texts {
+            let want = ServerMessage::Output {
+                data: text.as_str().into(),
+            }
+            .to_json();
+            let got = ServerMessage::output_json(text);
+            assert_eq!(got, want);
+            assert!(
+                got.capacity() <= got.len() + 64,
+                "frame keeps its scratch room"
+            );
+        }
     }
 
     #[test]

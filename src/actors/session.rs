@@ -463,11 +463,8 @@ impl Handler<Output> for SessionActor {
         self.stats
             .bytes_out
             .fetch_add(msg.0.len() as u64, Ordering::Relaxed);
-        let frame = ServerMessage::Output {
-            data: Cow::Owned(msg.0),
-        };
         let outbound = self.outbound.clone();
-        let queued = outbound.send(frame.to_json()).is_ok();
+        let queued = outbound.send(ServerMessage::output_json(&msg.0)).is_ok();
         Box::pin(async move {
             if queued {
                 let _ = outbound.ready().await;
