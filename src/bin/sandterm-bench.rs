@@ -388,7 +388,10 @@ async fn throughput(
         match next {
             Some(Ok(Message::Text(text))) => {
                 let text = text.as_str();
-                received += text.bytes().filter(|b| *b == b'a').count() as u64;
+                // Count the stream's bytes in the output's data only ("data" has two a's).
+                if let Some(data) = text.strip_prefix(r#"{"type":"output","data":"#) {
+                    received += data.bytes().filter(|b| *b == b'a').count() as u64;
+                }
                 if text.contains("DONE2") {
                     break;
                 }
