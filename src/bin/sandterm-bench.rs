@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use futures_util::StreamExt;
-use sandterm::client::Client;
+use sandterm::client::{Client, Event};
 use sandterm::docker::{Docker, Labels, label};
 use sandterm::policy::Policy;
 use serde::Serialize;
@@ -329,15 +329,31 @@ async fn sandterm_key(c: &mut Client, i: usize) -> Result<f64, String> {
         // Clear the line so it never wraps.
         c.input("\x15").await.map_err(|e| e.to_string())?;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        while c.next_event(Duration::from_millis(20)).await.is_ok() {}
+        while let Ok(event) = c.next_event(Duration::from_millis(20)).await {
+            still_open(event)?;
+        }
     }
     let before = c.transcript.len();
     let began = Instant::now();
     c.input("x").await.map_err(|e| e.to_string())?;
     while !c.transcript[before..].contains('x') {
-        c.next_event(WAIT).await.map_err(|e| e.to_string())?;
+        still_open(c.next_event(WAIT).await.map_err(|e| e.to_string())?)?;
     }
     Ok(ms(began.elapsed()))
+}
+
+/// A session that ended or reported an error (say, input over the server's --input-rate)
+/// cannot echo: stop measuring rather than wait on it.
+fn still_open(event: Event) -> Result<(), String> {
+    match event {
+        Event::Closed(close) => Err(format!("the server closed the session: {close:?}")),
+        Event::Exit { code, .. } => Err(format!("the shell exited with {code}")),
+        Event::Error { code, message } => Err(format!(
+            "the server reported {}: {message} (raise its --input-rate for the bench)",
+            code.as_str()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Types one key into a raw Docker attach and returns the milliseconds until its echo.
@@ -603,15 +619,37 @@ fn print_table(r: &Report) {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if let Err(e) = run(args).await {
+    let result = match Docker::new(&args.docker_host, Duration::from_secs(60)) {
+        Ok(docker) => {
+            let docker = Arc::new(docker);
+            // What an interrupted earlier run left, then what this run leaves on any error.
+            remove_raw_containers(&docker).await;
+            let result = run(args, docker.clone()).await;
+            remove_raw_containers(&docker).await;
+            result
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
         eprintln!("sandterm-bench: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+/// Removes the raw-baseline containers (the raw sessions remove theirs as they go).
+async fn remove_raw_containers(docker: &Docker) {
+    if let Ok(left) = docker
+        .list_labelled(&[(label::SERVER, RAW_SERVER_LABEL)])
+        .await
+    {
+        for c in left {
+            let _ = docker.remove(&c.id).await;
+        }
+    }
+}
+
+async fn run(args: Args, docker: Arc<Docker>) -> Result<(), String> {
     let policy = Policy::load(&args.policy, true).map_err(|e| e.to_string())?;
-    let docker = Arc::new(Docker::new(&args.docker_host, Duration::from_secs(60))?);
     let raw = Arc::new(Raw {
         docker: docker.clone(),
         policy,
@@ -653,15 +691,6 @@ async fn run(args: Args) -> Result<(), String> {
     if args.concurrent > 0 {
         eprintln!("{} sessions at once...", args.concurrent);
         report.concurrent = Some(concurrency(&args, &raw, &docker).await?);
-    }
-    // Whatever the raw baseline may have left (it removes as it goes).
-    if let Ok(left) = docker
-        .list_labelled(&[(label::SERVER, RAW_SERVER_LABEL)])
-        .await
-    {
-        for c in left {
-            let _ = docker.remove(&c.id).await;
-        }
     }
     print_table(&report);
     if let Some(path) = &args.json {
