@@ -228,3 +228,50 @@ async fn after_kill_9_the_next_start_removes_leftovers_and_only_those() {
     docker(&["rm", "-f", &plain, &other]);
     drop(restarted);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_with_the_same_name_refuses_to_start_and_the_first_keeps_its_sessions() {
+    let options = Options::new();
+    let name = options.name().to_string();
+    let server = Server::start(options);
+    let mut client = server.client().await;
+    client.run("true", WAIT).await.unwrap();
+
+    // Its start-up sweep would take the first server's containers for leftovers.
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_sandterm"))
+        .args(["--listen", "127.0.0.1:0", "--pool-size", "0"])
+        .args(["--server-name", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sandterm starts");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server with --server-name {name} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "another sandterm with --server-name {name} is running"
+        )),
+        "{stderr}"
+    );
+
+    assert_eq!(server.containers(), vec![client.container.clone()]);
+    let out = client.run("echo still-$((40+2))", WAIT).await.unwrap();
+    assert_eq!(out, "still-42");
+}

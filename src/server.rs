@@ -25,6 +25,7 @@ use crate::sandbox::{Inventory, SandboxHost};
 
 /// Runs the service until a signal asks it to stop.
 pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
+    let _claim = claim_server_name(&config.server_name)?;
     let docker =
         Docker::new(&config.docker_host, config.docker_timeout).map_err(std::io::Error::other)?;
     check_docker(&docker, &policy).await;
@@ -121,6 +122,44 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
         handle.stop(true).await;
     });
     server.await
+}
+
+/// Makes sure no other server with this `--server-name` runs on this host: it would take
+/// this server's containers for an earlier run's leftovers and remove them (and this one
+/// theirs). The claim is an exclusive lock on `sandterm-<name>.lock` in the temp directory,
+/// held for the life of the process; the kernel drops it however the process ends, so a
+/// crash never leaves a stale claim. The file itself stays (removing it would race).
+fn claim_server_name(name: &str) -> std::io::Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!("sandterm-{name}.lock"));
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        // Created by another user: flock needs only read access to the file.
+        .or_else(|_| std::fs::File::open(&path))
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot open the lock file {}: {e}", path.display()),
+            )
+        })?;
+    match opened.try_lock() {
+        Ok(()) => Ok(opened),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!(
+                "another sandterm with --server-name {name} is running on this host (it holds \
+                 {}); a second one would remove that server's containers. Give each server \
+                 its own --server-name",
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", path.display()),
+        )),
+    }
 }
 
 async fn check_docker(docker: &Docker, policy: &Policy) {
