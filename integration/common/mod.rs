@@ -320,6 +320,18 @@ impl Drop for Server {
             let _ = child.wait();
         }
         remove_containers_of(&self.name);
+        remove_name_lock(&self.name);
+    }
+}
+
+/// Removes the file a server claims its name with (src/server.rs) once no server holds it,
+/// so test runs, with a new name per server, leave no files in the temp directory.
+fn remove_name_lock(server_name: &str) {
+    let path = std::env::temp_dir().join(format!("sandterm-{server_name}.lock"));
+    if let Ok(file) = std::fs::File::open(&path)
+        && file.try_lock().is_ok()
+    {
+        let _ = std::fs::remove_file(&path);
     }
 }
 
