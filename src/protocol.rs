@@ -140,8 +140,7 @@ impl ServerMessage<'_> {
     /// memory than it counts against the outbound budget.
     pub fn output_json(text: &str) -> String {
         const HEAD: &str = r#"{"type":"output","data":"#;
-        let mut frame = Vec::with_capacity(HEAD.len() + text.len() + 2);
-        frame.extend_from_slice(HEAD.as_bytes());
+        let mut frame = HEAD.as_bytes().to_vec();
         json_escape_simd::escape_into(text, &mut frame);
         frame.push(b'}');
         frame.shrink_to_fit();

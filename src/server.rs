@@ -124,13 +124,18 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
     server.await
 }
 
+/// The file a server with this `--server-name` holds locked while it runs.
+pub fn name_lock_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sandterm-{name}.lock"))
+}
+
 /// Makes sure no other server with this `--server-name` runs on this host: it would take
 /// this server's containers for an earlier run's leftovers and remove them (and this one
 /// theirs). The claim is an exclusive lock on `sandterm-<name>.lock` in the temp directory,
 /// held for the life of the process; the kernel drops it however the process ends, so a
 /// crash never leaves a stale claim. The file itself stays (removing it would race).
 fn claim_server_name(name: &str) -> std::io::Result<std::fs::File> {
-    let path = std::env::temp_dir().join(format!("sandterm-{name}.lock"));
+    let path = name_lock_path(name);
     let opened = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

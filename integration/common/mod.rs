@@ -324,10 +324,10 @@ impl Drop for Server {
     }
 }
 
-/// Removes the file a server claims its name with (src/server.rs) once no server holds it,
-/// so test runs, with a new name per server, leave no files in the temp directory.
+/// Removes the file a server claims its name with once no server holds it, so test runs,
+/// with a new name per server, leave no files in the temp directory.
 fn remove_name_lock(server_name: &str) {
-    let path = std::env::temp_dir().join(format!("sandterm-{server_name}.lock"));
+    let path = sandterm::server::name_lock_path(server_name);
     if let Ok(file) = std::fs::File::open(&path)
         && file.try_lock().is_ok()
     {
