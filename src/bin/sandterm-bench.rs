@@ -214,11 +214,9 @@ impl RawSession {
     }
 
     /// Reads until `needle` appears in what is read from now on; returns bytes read. Each
-    /// read is searched once (plus the few bytes a needle may straddle), so the baseline's
-    /// client costs as little CPU as sandterm's.
-    async fn until(&mut self, needle: &[u8]) -> Result<u64, String> {
-        let finder = memchr::memmem::Finder::new(needle);
-        let mut seen = Vec::with_capacity(2 * 64 * 1024);
+    /// read is searched once, so the baseline's client costs as little CPU as sandterm's.
+    async fn until(&mut self, needle: &'static [u8]) -> Result<u64, String> {
+        let mut watch = Needle::new(needle);
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0u64;
         let deadline = Instant::now() + WAIT;
@@ -232,11 +230,7 @@ impl RawSession {
                 return Err("stream closed".into());
             }
             total += n as u64;
-            // Keep only what a needle could straddle: floods must not grow this buffer.
-            let keep = seen.len().min(needle.len());
-            seen.drain(..seen.len() - keep);
-            seen.extend_from_slice(&buf[..n]);
-            if finder.find(&seen).is_some() {
+            if watch.found_in(&buf[..n]) {
                 return Ok(total);
             }
         }
@@ -373,8 +367,41 @@ async fn raw_key(s: &mut RawSession, i: usize) -> Result<f64, String> {
     Ok(ms(began.elapsed()))
 }
 
+/// What the shell prints when the stream is over (the command line itself shows `DONE$((1+1))`).
+const DONE: &[u8] = b"DONE2";
+
 fn stream_command(bytes: u64) -> String {
     format!("head -c {bytes} /dev/zero | tr '\\0' a; echo DONE$((1+1))\r")
+}
+
+/// Finds a needle in a stream that arrives in pieces. A piece may end anywhere, even inside
+/// the needle: the shell's `echo` can meet a full pty and be written a few bytes at a time.
+struct Needle {
+    finder: memchr::memmem::Finder<'static>,
+    /// The last bytes seen, short of a whole needle.
+    tail: Vec<u8>,
+}
+
+impl Needle {
+    fn new(needle: &'static [u8]) -> Needle {
+        Needle {
+            finder: memchr::memmem::Finder::new(needle),
+            tail: Vec::new(),
+        }
+    }
+
+    fn found_in(&mut self, piece: &[u8]) -> bool {
+        let keep = self.finder.needle().len() - 1;
+        // The needle may straddle: the old tail plus the start of this piece.
+        let mut joint = std::mem::take(&mut self.tail);
+        joint.extend_from_slice(&piece[..piece.len().min(keep)]);
+        if self.finder.find(&joint).is_some() || self.finder.find(piece).is_some() {
+            return true;
+        }
+        let last = if piece.len() >= keep { piece } else { &joint };
+        self.tail = last[last.len().saturating_sub(keep)..].to_vec();
+        false
+    }
 }
 
 /// Returns (MB/s, server CPU s, dockerd CPU s).
@@ -394,19 +421,19 @@ async fn throughput(
         .map_err(|e| e.to_string())?;
     // A lean read loop: the client must cost as little CPU as the raw baseline's does.
     let mut received = 0u64;
+    let mut done = Needle::new(DONE);
     loop {
         let next = tokio::time::timeout(Duration::from_secs(600), c.socket().next())
             .await
             .map_err(|_| "throughput: timeout".to_string())?;
         match next {
             Some(Ok(Message::Text(text))) => {
-                let text = text.as_str();
                 // Count the stream's bytes in the output's data only ("data" has two a's).
-                if let Some(data) = text.strip_prefix(r#"{"type":"output","data":"#) {
+                if let Some(data) = text.as_str().strip_prefix(r#"{"type":"output","data":"#) {
                     received += data.bytes().filter(|b| *b == b'a').count() as u64;
-                }
-                if text.contains("DONE2") {
-                    break;
+                    if done.found_in(data.as_bytes()) {
+                        break;
+                    }
                 }
             }
             Some(Ok(_)) => {}
@@ -433,7 +460,7 @@ async fn raw_throughput(raw: &Raw, bytes: u64) -> Result<(f64, Option<f64>), Str
     let d0 = dockerd.and_then(cpu_seconds);
     let began = Instant::now();
     s.send(&stream_command(bytes)).await;
-    let got = s.until(b"DONE2").await?;
+    let got = s.until(DONE).await?;
     let took = began.elapsed();
     let docker_cpu = dockerd.and_then(cpu_seconds).zip(d0).map(|(a, b)| a - b);
     raw.close(s).await;
@@ -696,4 +723,57 @@ async fn run(args: Args, docker: Arc<Docker>) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Needle;
+
+    /// Feeds `text` in pieces cut at `cuts` and says whether the needle was found, and in
+    /// which piece.
+    fn search(text: &[u8], cuts: &[usize]) -> Option<usize> {
+        let mut watch = Needle::new(b"DONE2");
+        let mut from = 0;
+        for (i, &to) in cuts.iter().chain([text.len()].iter()).enumerate() {
+            if watch.found_in(&text[from..to]) {
+                return Some(i);
+            }
+            from = to;
+        }
+        None
+    }
+
+    #[test]
+    fn a_needle_is_found_however_the_stream_is_cut() {
+        let text = b"aaaaaaaaDONE2\r\n$ ";
+        let at = 8;
+        for a in 0..=text.len() {
+            // One cut anywhere: found in the piece where the needle ends.
+            let expected = usize::from(a > at + 4);
+            assert_eq!(search(text, &[a]), Some(1 - expected), "cut at {a}");
+            // Two cuts anywhere, so that pieces of one byte or none come up too.
+            for b in a..=text.len() {
+                let end = at + 5;
+                let expected = if end <= a {
+                    0
+                } else if end <= b {
+                    1
+                } else {
+                    2
+                };
+                assert_eq!(search(text, &[a, b]), Some(expected), "cuts at {a}, {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_needle_split_by_other_bytes_is_not_found() {
+        for cut in 0..=12 {
+            assert_eq!(search(b"aaDONaE2DONE", &[cut]), None, "cut at {cut}");
+        }
+        // Byte by byte, in one-byte pieces.
+        let text = b"xxDONE2";
+        let cuts: Vec<usize> = (1..text.len()).collect();
+        assert_eq!(search(text, &cuts), Some(text.len() - 1));
+    }
 }
