@@ -267,6 +267,44 @@ async fn the_session_cap_refuses_the_next_session_without_creating_a_container()
     server.assert_no_containers(WAIT);
 }
 
+/// A burst of exactly as many sessions as the cap allows is admitted in full: a session
+/// holds one slot from admission until its container is removed, never two. (A cold
+/// session used to count twice between its container's lease and the registry hearing of
+/// it, so 200 sessions at once under a cap of 260 were sometimes refused.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_up_to_the_session_cap_is_admitted_in_full() {
+    const CAP: usize = 40;
+    let server = Server::start(
+        Options::new()
+            .arg("max-sessions", &CAP.to_string())
+            .arg("max-sessions-per-ip", "1000")
+            .arg("session-rate", "100000"),
+    );
+    let tasks: Vec<_> = (0..CAP)
+        .map(|_| {
+            let url = server.url();
+            tokio::spawn(async move { Client::connect(&url, WAIT).await })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(c) => clients.push(c),
+            Err(e) => panic!("session {} of {CAP} refused: {e}", clients.len() + 1),
+        }
+    }
+    for c in &mut clients {
+        c.run("true", WAIT).await.unwrap();
+    }
+    assert_eq!(server.containers().len(), CAP);
+    let refused = refused_code(&server.url(), None)
+        .await
+        .expect("one more is refused");
+    assert!(refused.contains("capacity"), "{refused}");
+    futures_util::future::join_all(clients.into_iter().map(|c| c.close())).await;
+    server.assert_no_containers(WAIT);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn per_address_cap_and_rate_limit_refuse_with_stable_codes() {
     let server = Server::start(Options::new().arg("max-sessions-per-ip", "1"));

@@ -146,14 +146,22 @@ impl SandboxHost {
         })
     }
 
-    /// Takes out a lease on a new container name before anything is created.
-    pub fn lease(self: &Arc<Self>, name: String, suffix: String) -> Lease {
+    /// Takes out a lease on a new container name (`prefix` and a fresh suffix) before
+    /// anything is created. From now on the container holds a slot of capacity.
+    pub fn lease(self: &Arc<Self>, prefix: &str) -> Lease {
+        let suffix = crate::docker::new_container_suffix();
+        let name = format!("{prefix}{suffix}");
         self.inventory.insert(&suffix, &name);
         Lease {
             host: self.clone(),
             name,
             suffix,
         }
+    }
+
+    /// A lease for a session's own (cold-started) container.
+    pub fn session_lease(self: &Arc<Self>) -> Lease {
+        self.lease(crate::docker::SESSION_PREFIX)
     }
 
     /// Removes a container and settles its inventory entry.

@@ -146,8 +146,9 @@ pub struct ContainerActor {
     /// The session label and id; empty while the container waits in the pool.
     session: String,
     lease: Option<Lease>,
-    /// Taken out when the actor is made, so that capacity counts the container from the
-    /// moment it is decided on; handed to the launch when the actor starts.
+    /// Taken out before the actor is made (a session's at its admission), so that capacity
+    /// counts the container from the moment it is decided on; handed to the launch when the
+    /// actor starts.
     launch_lease: Option<Lease>,
     state: State,
     subscriber: Option<Subscriber>,
@@ -163,37 +164,31 @@ pub struct ContainerActor {
 }
 
 impl ContainerActor {
-    /// A container created for a session that is already waiting for it.
+    /// A container created for a session that is already waiting for it, under the lease
+    /// the session was admitted with (see [`SandboxHost::session_lease`]).
     pub fn for_session(
         host: Arc<SandboxHost>,
+        lease: Lease,
         session: &str,
         subscriber: Subscriber,
-    ) -> (Self, String) {
-        let suffix = crate::docker::new_container_suffix();
-        let name = format!("{}{suffix}", crate::docker::SESSION_PREFIX);
-        let mut actor = ContainerActor::new(host, suffix, name.clone(), session.to_string(), false);
+    ) -> Self {
+        let mut actor = ContainerActor::new(host, lease, session.to_string(), false);
         actor.set_subscriber(subscriber);
-        (actor, name)
+        actor
     }
 
     /// A container for the warm pool: no subscriber until a session claims it.
     pub fn warm(host: Arc<SandboxHost>) -> Self {
-        let suffix = crate::docker::new_container_suffix();
-        let name = format!("{}{suffix}", crate::docker::WARM_PREFIX);
-        ContainerActor::new(host, suffix, name, String::new(), true)
+        let lease = host.lease(crate::docker::WARM_PREFIX);
+        ContainerActor::new(host, lease, String::new(), true)
     }
 
-    fn new(
-        host: Arc<SandboxHost>,
-        suffix: String,
-        name: String,
-        session: String,
-        warm: bool,
-    ) -> Self {
+    fn new(host: Arc<SandboxHost>, lease: Lease, session: String, warm: bool) -> Self {
         let (stdin, stdin_rx) = mpsc::channel(INPUT_QUEUE_FRAMES);
-        let launch_lease = Some(host.lease(name.clone(), suffix.clone()));
+        let suffix = lease.suffix().to_string();
+        let name = lease.name().to_string();
         ContainerActor {
-            launch_lease,
+            launch_lease: Some(lease),
             host,
             suffix,
             name,

@@ -20,7 +20,7 @@ use super::container::{ContainerActor, Release};
 use super::session::{End, EndReason, SessionActor};
 use crate::config::AccessMode;
 use crate::protocol::ErrorCode;
-use crate::sandbox::SandboxHost;
+use crate::sandbox::{Lease, SandboxHost};
 
 /// How often the registry expires tokens, forgets idle rate-limit keys and refills the pool.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
@@ -152,15 +152,16 @@ pub struct Join {
 pub struct Admission {
     /// The session id (a reserved one when a token was used).
     pub id: String,
-    /// A warm container to claim, when the pool had one.
-    pub warm: Option<Addr<ContainerActor>>,
+    pub container: Container,
 }
 
-/// A session's container is now in the inventory (its lease is taken out).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ContainerLeased {
-    pub id: String,
+/// Where an admitted session's container comes from. Either way it already holds its slot
+/// of capacity, so a session is never counted twice or not at all.
+pub enum Container {
+    /// A warm container to claim.
+    Warm(Addr<ContainerActor>),
+    /// The lease on a container to create.
+    Cold(Lease),
 }
 
 /// A session ended.
@@ -208,8 +209,6 @@ pub struct RegistryActor {
     rate: DefaultKeyedRateLimiter<IpAddr>,
     tokens: HashMap<String, Pending>,
     pool: VecDeque<Addr<ContainerActor>>,
-    /// Admitted sessions whose container is not yet in the inventory.
-    starting: std::collections::HashSet<String>,
     /// Warm containers that died unclaimed (launch failed, Docker down) delay the next
     /// refill, doubling up to a cap, so a broken Docker is not hammered every second.
     pool_failures: u32,
@@ -232,20 +231,19 @@ impl RegistryActor {
             per_ip: HashMap::new(),
             tokens: HashMap::new(),
             pool: VecDeque::new(),
-            starting: std::collections::HashSet::new(),
             pool_failures: 0,
             pool_resume_at: Instant::now(),
             accepting: true,
         }
     }
 
-    /// Everything that holds capacity: containers this process owns (live, warm, or still
-    /// being created or removed: the inventory), admitted sessions whose container is not in
-    /// the inventory yet, and outstanding reservations. A session that left keeps its slot
-    /// until Docker confirms its container is gone, so connect/disconnect storms cannot pile
-    /// up container creations beyond the cap while Docker is slow.
+    /// Everything that holds capacity: containers this process owns (live, warm, about to
+    /// be created or being removed: the inventory, where a cold session's container is
+    /// leased at admission) and outstanding reservations. A session that left keeps its
+    /// slot until Docker confirms its container is gone, so connect/disconnect storms
+    /// cannot pile up container creations beyond the cap while Docker is slow.
     fn used(&self) -> usize {
-        self.host.inventory.len() + self.starting.len() + self.tokens.len()
+        self.host.inventory.len() + self.tokens.len()
     }
 
     fn refuse(&self, refusal: Refusal) -> Result<Admission, Refusal> {
@@ -333,12 +331,11 @@ impl RegistryActor {
             .metrics
             .sessions_active
             .set(self.sessions.len() as i64);
-        let warm = self.take_warm();
-        if warm.is_none() {
-            // Counted until the session reports its container leased (or leaves).
-            self.starting.insert(id.clone());
-        }
-        Ok(Admission { id, warm })
+        let container = match self.take_warm() {
+            Some(addr) => Container::Warm(addr),
+            None => Container::Cold(self.host.session_lease()),
+        };
+        Ok(Admission { id, container })
     }
 
     fn take_warm(&mut self) -> Option<Addr<ContainerActor>> {
@@ -416,7 +413,6 @@ impl Handler<Leave> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
-        self.starting.remove(&msg.id);
         if let Some((_, entry)) = self.sessions.remove(&msg.id) {
             let peer = entry.stats.peer;
             if let Some(n) = self.per_ip.get_mut(&peer) {
@@ -437,14 +433,6 @@ impl Handler<Leave> for RegistryActor {
             }
         }
         self.refill_pool();
-    }
-}
-
-impl Handler<ContainerLeased> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ContainerLeased, _: &mut Context<Self>) {
-        self.starting.remove(&msg.id);
     }
 }
 

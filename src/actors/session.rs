@@ -21,11 +21,11 @@ use super::container::{
     Subscriber,
 };
 use super::registry::{
-    Admission, ContainerLeased, Join, Leave, Refusal, RegistryActor, SessionState, SessionStats,
+    Admission, Container, Join, Leave, Refusal, RegistryActor, SessionState, SessionStats,
 };
 use crate::docker::ExitStatus;
 use crate::protocol::{ClientMessage, ErrorCode, ExitReason, ServerMessage, close_code};
-use crate::sandbox::SandboxHost;
+use crate::sandbox::{Lease, SandboxHost};
 use crate::ws::{Inbound, Outbound};
 
 /// At most one notice per second about dropped input, whatever the client sends.
@@ -229,9 +229,9 @@ impl SessionActor {
     fn admitted(&mut self, admission: Admission, ctx: &mut Context<Self>) {
         self.id = admission.id;
         self.joined = true;
-        match admission.warm {
-            Some(warm) => self.claim(warm, ctx),
-            None => self.start_cold(ctx),
+        match admission.container {
+            Container::Warm(warm) => self.claim(warm, ctx),
+            Container::Cold(lease) => self.start_cold(lease, ctx),
         }
     }
 
@@ -256,19 +256,23 @@ impl SessionActor {
                             act.id,
                             other.err().map(|e| e.to_string())
                         );
-                        act.start_cold(ctx);
+                        // The warm container's slot is gone with it: take a new one.
+                        let lease = act.host.session_lease();
+                        act.start_cold(lease, ctx);
                     }
                 }),
         );
     }
 
-    fn start_cold(&mut self, ctx: &mut Context<Self>) {
-        let (actor, name) =
-            ContainerActor::for_session(self.host.clone(), &self.id, SessionActor::subscriber(ctx));
+    fn start_cold(&mut self, lease: Lease, ctx: &mut Context<Self>) {
+        let name = lease.name().to_string();
+        let actor = ContainerActor::for_session(
+            self.host.clone(),
+            lease,
+            &self.id,
+            SessionActor::subscriber(ctx),
+        );
         self.container = Some(actor.start());
-        self.registry.do_send(ContainerLeased {
-            id: self.id.clone(),
-        });
         self.announce(&name);
     }
 
