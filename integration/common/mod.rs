@@ -316,6 +316,16 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Stop it as an operator would: a graceful stop also removes the containers whose
+            // create is still in flight (a test that fails mid-burst), which a SIGKILL and a
+            // `docker ps` sweep miss. SIGKILL only if it hangs.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
