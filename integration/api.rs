@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sandterm::client::connect_socket;
+use sandterm::client::{ClientError, connect_socket, connect_socket_with_headers};
 use std::time::Duration;
 
 fn json(body: &str) -> serde_json::Value {
@@ -302,6 +302,68 @@ async fn a_burst_up_to_the_session_cap_is_admitted_in_full() {
         .expect("one more is refused");
     assert!(refused.contains("capacity"), "{refused}");
     futures_util::future::join_all(clients.into_iter().map(|c| c.close())).await;
+    server.assert_no_containers(WAIT);
+}
+
+/// A session opened through a proxy that says it forwards `client`.
+async fn connect_forwarded_for(url: &str, client: &str) -> Result<Client, ClientError> {
+    let socket = connect_socket_with_headers(url, &[("X-Forwarded-For", client)]).await?;
+    Client::from_socket(socket, WAIT).await
+}
+
+fn listed_addresses(server: &Server) -> Vec<String> {
+    let (status, body) = server
+        .request("GET", "/api/sessions", Some(ADMIN_TOKEN), None)
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let mut addresses: Vec<String> = json(&body)["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["client_address"].as_str().unwrap().to_string())
+        .collect();
+    addresses.sort();
+    addresses
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_and_listed() {
+    let server = Server::start(
+        Options::new()
+            .arg("trusted-proxies", "10.0.0.0/8,127.0.0.1")
+            .arg("max-sessions-per-ip", "1"),
+    );
+    let url = server.url();
+    // The leftmost entry is what a client could forge; the proxy appended the real one.
+    let mut a = connect_forwarded_for(&url, "198.51.100.1, 203.0.113.7")
+        .await
+        .unwrap();
+    let mut b = connect_forwarded_for(&url, "203.0.113.8").await.unwrap();
+    a.run("true", WAIT).await.unwrap();
+    b.run("true", WAIT).await.unwrap();
+    let again = connect_forwarded_for(&url, "203.0.113.7")
+        .await
+        .err()
+        .expect("the same client again is over its per-address cap");
+    assert!(again.to_string().contains("capacity"), "{again}");
+    assert_eq!(listed_addresses(&server), ["203.0.113.7", "203.0.113.8"]);
+    a.close().await;
+    b.close().await;
+    server.assert_no_containers(WAIT);
+    drop(server);
+
+    // Without --trusted-proxies the header is only a claim: the client is the TCP peer.
+    let server = Server::start(Options::new().arg("max-sessions-per-ip", "1"));
+    let url = server.url();
+    let mut a = connect_forwarded_for(&url, "203.0.113.7").await.unwrap();
+    a.run("true", WAIT).await.unwrap();
+    assert_eq!(listed_addresses(&server), ["127.0.0.1"]);
+    let other = connect_forwarded_for(&url, "203.0.113.8")
+        .await
+        .err()
+        .expect("a second session from the same peer is refused");
+    assert!(other.to_string().contains("capacity"), "{other}");
+    a.close().await;
     server.assert_no_containers(WAIT);
 }
 

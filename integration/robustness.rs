@@ -279,6 +279,8 @@ fn help_documents_every_option() {
         "--admin-token",
         "--access",
         "--allowed-origins",
+        "--trusted-proxies",
+        "SANDTERM_TRUSTED_PROXIES",
         "--max-sessions",
         "--pool-size",
     ] {

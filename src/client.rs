@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::{ErrorCode, ExitReason, ServerMessage};
@@ -50,11 +50,23 @@ pub enum Event {
 
 /// Opens a WebSocket, optionally with an Origin header.
 pub async fn connect_socket(url: &str, origin: Option<&str>) -> Result<Socket, ClientError> {
+    let origin: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+    connect_socket_with_headers(url, &origin).await
+}
+
+/// Opens the WebSocket with extra request headers (a header that is not valid is left out).
+pub async fn connect_socket_with_headers(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, ClientError> {
     let mut request = url.into_client_request()?;
-    if let Some(origin) = origin
-        && let Ok(value) = HeaderValue::from_str(origin)
-    {
-        request.headers_mut().insert("Origin", value);
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            request.headers_mut().append(name, value);
+        }
     }
     // Like browsers, disable Nagle: terminal traffic is small writes that must not wait.
     let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;

@@ -100,6 +100,12 @@ pub struct Config {
     #[arg(long, env = "SANDTERM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
+    /// networks, e.g. 127.0.0.1,10.0.0.0/8). Behind them, per-address limits and logs use the
+    /// client's address; by default the header is ignored and the TCP peer is the client.
+    #[arg(long, env = "SANDTERM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::proxy::parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// How long a connect token from POST /api/sessions stays valid.
     #[arg(long, env = "SANDTERM_TOKEN_TTL", default_value = "60s", value_parser = parse_duration)]
     pub token_ttl: Duration,

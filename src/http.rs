@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use crate::actors::registry::{RegistryActor, SessionStats, SessionTable};
 use crate::actors::session::{SessionActor, SessionSettings};
 use crate::protocol::ErrorCode;
+use crate::proxy::TrustedProxies;
 use crate::sandbox::SandboxHost;
 
 /// How long a readiness answer is reused; /readyz may be polled hard.
@@ -74,6 +75,7 @@ pub struct AppState {
     pub host: Arc<SandboxHost>,
     pub settings: Arc<SessionSettings>,
     pub origins: OriginPolicy,
+    pub proxies: TrustedProxies,
     pub admin_token: String,
     readiness: Mutex<Option<(Instant, Result<(), String>)>>,
 }
@@ -85,6 +87,7 @@ impl AppState {
         host: Arc<SandboxHost>,
         settings: Arc<SessionSettings>,
         origins: OriginPolicy,
+        proxies: TrustedProxies,
         admin_token: String,
     ) -> AppState {
         AppState {
@@ -93,6 +96,7 @@ impl AppState {
             host,
             settings,
             origins,
+            proxies,
             admin_token,
             readiness: Mutex::new(None),
         }
@@ -158,6 +162,12 @@ async fn websocket(
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    // Behind a trusted reverse proxy, the client it forwarded: limits and logs are per client.
+    let forwarded_for = req
+        .headers()
+        .get_all(header::X_FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok());
+    let peer = state.proxies.client_address(peer, forwarded_for);
     if !state.origins.allows(origin, host) {
         state.host.metrics.refused("forbidden_origin");
         log::info!(

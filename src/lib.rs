@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod policy;
 pub mod protocol;
+pub mod proxy;
 pub mod sandbox;
 pub mod server;
 pub mod web;

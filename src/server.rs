@@ -21,6 +21,7 @@ use crate::docker::{Docker, label};
 use crate::http::{AppState, OriginPolicy};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::proxy::TrustedProxies;
 use crate::sandbox::{Inventory, SandboxHost};
 
 /// Runs the service until a signal asks it to stop.
@@ -91,6 +92,7 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
             input_rate: config.input_rate,
         }),
         OriginPolicy::from_config(&config.allowed_origins),
+        TrustedProxies::new(config.trusted_proxies.clone()),
         admin_token,
     ));
     let server = HttpServer::new(move || {
