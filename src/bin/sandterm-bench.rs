@@ -63,7 +63,8 @@ struct Args {
     /// sandbox's CPU quota makes single runs noisy.
     #[arg(long, default_value_t = 5)]
     stream_runs: usize,
-    /// Sessions opened at once for the concurrency figures (0 skips).
+    /// Sessions opened at once for the concurrency figures (0 skips). Two bursts each, in
+    /// the order sandterm, raw, raw, sandterm; the means are reported.
     #[arg(long, default_value_t = 200)]
     concurrent: usize,
     /// Also write the figures as JSON here.
@@ -470,10 +471,14 @@ async fn raw_throughput(raw: &Raw, bytes: u64) -> Result<(f64, Option<f64>), Str
     Ok((bytes as f64 / 1e6 / took.as_secs_f64(), docker_cpu))
 }
 
-async fn concurrency(args: &Args, raw: &Arc<Raw>, docker: &Docker) -> Result<Concurrency, String> {
-    let n = args.concurrent;
+/// One burst of `args.concurrent` sandterm sessions: (all ready, server RSS with them open,
+/// all removed after close, containers left after 120 s).
+async fn sandterm_burst(
+    args: &Args,
+    docker: &Docker,
+) -> Result<(Duration, Option<f64>, Duration, usize), String> {
     let began = Instant::now();
-    let tasks: Vec<_> = (0..n)
+    let tasks: Vec<_> = (0..args.concurrent)
         .map(|_| {
             let url = args.url.clone();
             tokio::spawn(async move { start_sandterm(&url).await })
@@ -510,8 +515,11 @@ async fn concurrency(args: &Args, raw: &Arc<Raw>, docker: &Docker) -> Result<Con
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let all_removed = closing.elapsed();
+    Ok((all_ready, rss, closing.elapsed(), leaked))
+}
 
+/// One burst of `n` raw create+attach+start sessions: all ready. They are removed after.
+async fn raw_burst(raw: &Arc<Raw>, n: usize) -> Result<Duration, String> {
     let began = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -528,18 +536,45 @@ async fn concurrency(args: &Args, raw: &Arc<Raw>, docker: &Docker) -> Result<Con
     for t in tasks {
         sessions.push(t.await.map_err(|e| e.to_string())??);
     }
-    let raw_ready = began.elapsed();
+    let ready = began.elapsed();
     futures_util::stream::iter(sessions)
         .for_each_concurrent(32, |s| raw.close(s))
         .await;
-    Ok(Concurrency {
-        sessions: n,
-        sandterm_all_ready_s: all_ready.as_secs_f64(),
-        raw_all_ready_s: raw_ready.as_secs_f64(),
-        server_rss_mib: rss,
-        sandterm_all_removed_s: all_removed.as_secs_f64(),
-        leaked_containers: leaked,
-    })
+    Ok(ready)
+}
+
+/// Bursts in the order sandterm, raw, raw, sandterm, so that a machine that speeds up or
+/// slows down during the run favours neither side; times are the means of the two.
+async fn concurrency(args: &Args, raw: &Arc<Raw>, docker: &Docker) -> Result<Concurrency, String> {
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut report = Concurrency {
+        sessions: args.concurrent,
+        ..Concurrency::default()
+    };
+    for sandterm_first in [true, false] {
+        for sandterm in [sandterm_first, !sandterm_first] {
+            if sandterm {
+                let (ready, rss, removed, leaked) = sandterm_burst(args, docker).await?;
+                eprintln!("  sandterm all ready in {:.2} s", ready.as_secs_f64());
+                ours.push(ready.as_secs_f64());
+                report.server_rss_mib = match (report.server_rss_mib, rss) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                report.sandterm_all_removed_s =
+                    report.sandterm_all_removed_s.max(removed.as_secs_f64());
+                report.leaked_containers += leaked;
+            } else {
+                let ready = raw_burst(raw, args.concurrent).await?;
+                eprintln!("  raw all ready in {:.2} s", ready.as_secs_f64());
+                theirs.push(ready.as_secs_f64());
+            }
+        }
+    }
+    report.sandterm_all_ready_s = ours.iter().sum::<f64>() / ours.len() as f64;
+    report.raw_all_ready_s = theirs.iter().sum::<f64>() / theirs.len() as f64;
+    Ok(report)
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -623,7 +658,7 @@ fn print_table(r: &Report) {
     );
     if let Some(c) = &r.concurrent {
         row(
-            &format!("{} sessions at once: all ready (s)", c.sessions),
+            &format!("{} at once: all ready (s, mean of 2)", c.sessions),
             c.sandterm_all_ready_s,
             c.raw_all_ready_s,
         );
