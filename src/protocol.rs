@@ -144,9 +144,10 @@ impl ServerMessage<'_> {
         json_escape_simd::escape_into(text, &mut frame);
         frame.push(b'}');
         frame.shrink_to_fit();
-        // Escaped valid UTF-8 is valid UTF-8; the check is cheap next to the escaping.
-        String::from_utf8(frame)
-            .unwrap_or_else(|_| ServerMessage::Output { data: text.into() }.to_json())
+        // SAFETY: an ASCII head, the JSON escape of a `&str` (valid UTF-8 in, valid UTF-8 out:
+        // only ASCII bytes are replaced, as the crate's own `escape` relies on) and an ASCII
+        // `}`. Checking it again would be a second pass over every output byte.
+        unsafe { String::from_utf8_unchecked(frame) }
     }
 
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMessage<'static> {
@@ -299,7 +300,9 @@ impl Utf8Decoder {
                 }
                 Err(e) => {
                     let (valid, after) = rest.split_at(e.valid_up_to());
-                    out.push_str(std::str::from_utf8(valid).expect("valid_up_to is valid"));
+                    // SAFETY: `valid_up_to` is the length of the longest valid prefix; checking
+                    // it again would validate every byte before a split character twice.
+                    out.push_str(unsafe { std::str::from_utf8_unchecked(valid) });
                     match e.error_len() {
                         // A character cut short at the end: wait for the rest of it.
                         None => {

@@ -394,13 +394,17 @@ impl Needle {
     fn found_in(&mut self, piece: &[u8]) -> bool {
         let keep = self.finder.needle().len() - 1;
         // The needle may straddle: the old tail plus the start of this piece.
-        let mut joint = std::mem::take(&mut self.tail);
-        joint.extend_from_slice(&piece[..piece.len().min(keep)]);
-        if self.finder.find(&joint).is_some() || self.finder.find(piece).is_some() {
+        self.tail.extend_from_slice(&piece[..piece.len().min(keep)]);
+        if self.finder.find(&self.tail).is_some() || self.finder.find(piece).is_some() {
             return true;
         }
-        let last = if piece.len() >= keep { piece } else { &joint };
-        self.tail = last[last.len().saturating_sub(keep)..].to_vec();
+        if piece.len() >= keep {
+            self.tail.clear();
+            self.tail.extend_from_slice(&piece[piece.len() - keep..]);
+        } else {
+            let over = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..over);
+        }
         false
     }
 }
