@@ -529,3 +529,56 @@ async fn the_warm_pool_serves_sessions_and_is_cleaned_up() {
     assert!(server.wait_exit(WAIT).success());
     assert!(server.containers().is_empty(), "{:?}", server.containers());
 }
+
+/// A session that claims a warm container while its create/start is still under way gets a
+/// working shell, and no container is left behind under either of its names. (A claim used
+/// to rename the container between its create and its start; the start, by the old name,
+/// failed and the removal, by the old name too, missed the renamed container.)
+#[tokio::test(flavor = "multi_thread")]
+async fn claiming_a_warm_container_mid_launch_leaks_nothing() {
+    let server = Server::start(Options::new().arg("pool-size", "1"));
+    // Staggered pairs: the first session takes the ready warm container and the pool starts
+    // refilling; the second arrives at a different point of that refill's launch each time.
+    for delay_ms in [0u64, 5, 10, 10, 15, 20, 25, 30, 40, 60, 90, 150] {
+        let first = server.client();
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            server.client().await
+        };
+        let (mut a, mut b) = tokio::join!(first, second);
+        for (c, word) in [(&mut a, "one"), (&mut b, "two")] {
+            let said = c.run(&format!("echo {word}"), WAIT).await;
+            assert_eq!(
+                said.as_deref().ok(),
+                Some(word),
+                "delay {delay_ms} ms: {said:?}\n{}",
+                server.log_text()
+            );
+        }
+        a.close().await;
+        b.close().await;
+    }
+    // Well inside the orphan sweep's grace period: only the removal on session end counts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = server
+            .containers()
+            .into_iter()
+            .filter(|n| !n.starts_with("sandterm-warm-"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {left:?}\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let warm = server.containers();
+    assert!(
+        warm.len() <= 1,
+        "more warm containers than the pool: {warm:?}"
+    );
+}

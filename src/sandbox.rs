@@ -100,6 +100,17 @@ pub fn suffix_of(name: &str) -> Option<&str> {
         .or_else(|| name.strip_prefix(crate::docker::WARM_PREFIX))
 }
 
+/// The name one of our containers has before or after a claim renames it.
+fn other_name(name: &str) -> Option<String> {
+    use crate::docker::{SESSION_PREFIX, WARM_PREFIX};
+    if let Some(suffix) = name.strip_prefix(SESSION_PREFIX) {
+        Some(format!("{WARM_PREFIX}{suffix}"))
+    } else {
+        name.strip_prefix(WARM_PREFIX)
+            .map(|suffix| format!("{SESSION_PREFIX}{suffix}"))
+    }
+}
+
 /// A live attachment to a started container.
 pub struct Attached {
     pub lease: Lease,
@@ -164,9 +175,18 @@ impl SandboxHost {
         self.lease(crate::docker::SESSION_PREFIX)
     }
 
-    /// Removes a container and settles its inventory entry.
+    /// Removes a container and settles its inventory entry. A container Docker does not
+    /// know by `name` is looked for under its other name too: a claim's rename may have
+    /// reached Docker after its actor stopped.
     pub async fn remove(&self, suffix: &str, name: &str) -> Result<(), DockerError> {
-        match self.docker.remove(name).await {
+        let removed = match self.docker.remove_existing(name).await {
+            Ok(false) => match other_name(name) {
+                Some(other) => self.docker.remove(&other).await,
+                None => Ok(()),
+            },
+            result => result.map(|_| ()),
+        };
+        match removed {
             Ok(()) => {
                 self.inventory.remove(suffix);
                 Ok(())
@@ -226,5 +246,23 @@ impl Drop for Lease {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_is_looked_for_under_its_name_before_and_after_a_claim() {
+        assert_eq!(
+            other_name("sandterm-warm-0123456789ab").as_deref(),
+            Some("terminal-0123456789ab")
+        );
+        assert_eq!(
+            other_name("terminal-0123456789ab").as_deref(),
+            Some("sandterm-warm-0123456789ab")
+        );
+        assert_eq!(other_name("someone-elses"), None);
     }
 }

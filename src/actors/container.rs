@@ -161,6 +161,10 @@ pub struct ContainerActor {
     /// When the subscriber started waiting (creation for cold starts, claim for warm ones).
     waiting_since: Instant,
     warm: bool,
+    /// A session has claimed this (warm) container.
+    claimed: bool,
+    /// Becomes true once the container is attached and running.
+    launched: watch::Sender<bool>,
 }
 
 impl ContainerActor {
@@ -204,6 +208,8 @@ impl ContainerActor {
             resizing: false,
             waiting_since: Instant::now(),
             warm,
+            claimed: false,
+            launched: watch::Sender::new(false),
         }
     }
 
@@ -236,9 +242,10 @@ impl ContainerActor {
         } = attached;
         self.lease = Some(lease);
         self.state = State::Running;
+        self.launched.send_replace(true);
         let source = if self.warm { "warm_fill" } else { "cold" };
         self.host.metrics.started(source, took.as_secs_f64());
-        if !self.warm || self.subscriber.is_some() {
+        if !self.warm {
             self.notify(SandboxEvent::Ready {
                 name: self.name.clone(),
                 took: self.waiting_since.elapsed(),
@@ -374,15 +381,39 @@ impl Handler<Claim> for ContainerActor {
     type Result = ResponseActFuture<Self, Result<String, SandboxError>>;
 
     fn handle(&mut self, msg: Claim, _: &mut Context<Self>) -> Self::Result {
-        if self.state == State::Ending || self.subscriber.is_some() {
+        if self.state == State::Ending || self.claimed {
             return Box::pin(fut::ready(Err(SandboxError::Gone)));
         }
+        self.claimed = true;
         self.session = msg.session;
         self.waiting_since = Instant::now();
+        // The rename waits for the launch: the launch addresses the container by its warm
+        // name, and a rename between its create and its start would fail the start and make
+        // the removal miss the renamed container. A failed launch stops the actor, which
+        // drops this future, and the session starts cold.
+        let mut launched = self.launched.subscribe();
+        let wait = async move {
+            let _ = launched.wait_for(|done| *done).await;
+        };
+        Box::pin(
+            wait.into_actor(self)
+                .then(move |(), act, _| act.rename_for(msg.subscriber)),
+        )
+    }
+}
+
+impl ContainerActor {
+    /// Names a claimed, running container a session container and subscribes the session.
+    fn rename_for(
+        &mut self,
+        subscriber: Subscriber,
+    ) -> ResponseActFuture<Self, Result<String, SandboxError>> {
+        if self.state != State::Running {
+            return Box::pin(fut::ready(Err(SandboxError::Gone)));
+        }
         let new_name = format!("{}{}", crate::docker::SESSION_PREFIX, self.suffix);
         let host = self.host.clone();
         let old_name = self.name.clone();
-        let subscriber = msg.subscriber;
         let rename = {
             let new_name = new_name.clone();
             async move { host.docker.rename(&old_name, &new_name).await }
@@ -397,8 +428,6 @@ impl Handler<Claim> for ContainerActor {
             act.name = new_name.clone();
             if let Some(lease) = act.lease.as_mut() {
                 lease.renamed(new_name.clone());
-            } else {
-                act.host.inventory.rename(&act.suffix, &new_name);
             }
             act.warm = false;
             act.set_subscriber(subscriber);

@@ -403,6 +403,12 @@ impl Docker {
 
     /// Kills and removes the container; one that is already gone counts as removed.
     pub async fn remove(&self, name: &str) -> Result<(), DockerError> {
+        self.remove_existing(name).await.map(|_| ())
+    }
+
+    /// Kills and removes the container. `Ok(false)`: Docker has no container by that name
+    /// (never created, already removed, or renamed).
+    pub async fn remove_existing(&self, name: &str) -> Result<bool, DockerError> {
         let client = self.client().await?;
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
@@ -412,10 +418,11 @@ impl Docker {
             .bounded("remove", client.remove_container(name, Some(options)))
             .await
         {
-            Ok(()) | Err(DockerError::NotFound(_)) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(DockerError::NotFound(_)) => Ok(false),
             // "removal of container ... is already in progress"
             Err(DockerError::Api { message, .. }) if message.contains("already in progress") => {
-                Ok(())
+                Ok(true)
             }
             Err(e) => Err(e),
         }
