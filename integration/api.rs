@@ -305,6 +305,52 @@ async fn a_burst_up_to_the_session_cap_is_admitted_in_full() {
     server.assert_no_containers(WAIT);
 }
 
+/// Most of this server's containers Docker shows as created but not yet started, sampled
+/// until `stop` is set.
+fn most_created_at_once(server_name: &str, stop: &std::sync::atomic::AtomicBool) -> usize {
+    let filter = format!("label=sandterm.server={server_name}");
+    let mut most = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (ok, out) = docker(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &filter,
+            "--filter",
+            "status=created",
+        ]);
+        if ok {
+            most = most.max(out.lines().filter(|l| !l.trim().is_empty()).count());
+        }
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn launches_beyond_concurrent_starts_wait_their_turn_and_all_succeed() {
+    const BURST: usize = 12;
+    let server = Server::start(Options::new().arg("concurrent-starts", "1"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (name, stop) = (server.name.clone(), stop.clone());
+        std::thread::spawn(move || most_created_at_once(&name, &stop))
+    };
+    let mut clients = futures_util::future::join_all((0..BURST).map(|_| server.client())).await;
+    for c in &mut clients {
+        assert_eq!(c.run("echo up", WAIT).await.unwrap(), "up");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // One launch at a time: never two containers created and waiting for their start.
+    let most = sampler.join().unwrap();
+    assert!(
+        most <= 1,
+        "{most} containers were between create and start at once"
+    );
+    futures_util::future::join_all(clients.into_iter().map(|c| c.close())).await;
+    server.assert_no_containers(WAIT);
+}
+
 /// A session opened through a proxy that says it forwards `client`.
 async fn connect_forwarded_for(url: &str, client: &str) -> Result<Client, ClientError> {
     let socket = connect_socket_with_headers(url, &[("X-Forwarded-For", client)]).await?;

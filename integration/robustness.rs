@@ -283,6 +283,8 @@ fn help_documents_every_option() {
         "SANDTERM_TRUSTED_PROXIES",
         "--max-sessions",
         "--pool-size",
+        "--concurrent-starts",
+        "SANDTERM_CONCURRENT_STARTS",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

@@ -114,6 +114,12 @@ pub struct Config {
     #[arg(long, env = "SANDTERM_POOL_SIZE", default_value_t = 2)]
     pub pool_size: usize,
 
+    /// Container launches (create, attach, start) sent to Docker at once; more wait their
+    /// turn. A burst of new sessions is served sooner this way than with every launch
+    /// contending inside dockerd at the same time.
+    #[arg(long, env = "SANDTERM_CONCURRENT_STARTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrent_starts: u32,
+
     /// Longest wait for any single Docker API call (create, start, remove, ...).
     #[arg(long, env = "SANDTERM_DOCKER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub docker_timeout: Duration,
@@ -188,6 +194,15 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(3));
         assert!(Config::try_parse_from(["sandterm", "--idle-timeout", "0s"]).is_err());
         assert!(Config::try_parse_from(["sandterm", "--idle-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn concurrent_starts_default_to_eight_and_refuse_zero() {
+        let c = Config::try_parse_from(["sandterm"]).unwrap();
+        assert_eq!(c.concurrent_starts, 8);
+        assert!(Config::try_parse_from(["sandterm", "--concurrent-starts", "0"]).is_err());
+        let c = Config::try_parse_from(["sandterm", "--concurrent-starts", "1"]).unwrap();
+        assert_eq!(c.concurrent_starts, 1);
     }
 
     #[test]

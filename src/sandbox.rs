@@ -26,6 +26,8 @@ pub struct SandboxHost {
     pub server: String,
     /// This run's id, on every container's labels.
     pub instance: String,
+    /// Launches under way at once (`--concurrent-starts`).
+    pub launches: tokio::sync::Semaphore,
 }
 
 /// The containers this process created and has not yet seen removed, by name suffix.
@@ -134,6 +136,8 @@ impl SandboxHost {
             session: session.to_string(),
         };
         let name = lease.name().to_string();
+        // Never closed, so acquiring only waits.
+        let _turn = self.launches.acquire().await;
         if let Err(e) = self.docker.create(&name, &self.policy, &labels).await {
             self.metrics.docker_error("create", e.kind());
             return Err(e);

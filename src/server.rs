@@ -51,6 +51,7 @@ pub async fn run(config: Config, policy: Policy) -> std::io::Result<()> {
         tracker: TaskTracker::new(),
         server: config.server_name.clone(),
         instance: uuid::Uuid::new_v4().simple().to_string(),
+        launches: tokio::sync::Semaphore::new(config.concurrent_starts as usize),
     });
     let sessions: SessionTable = Arc::new(DashMap::new());
     let limits = AdmissionLimits {
