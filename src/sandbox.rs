@@ -105,12 +105,13 @@ pub fn suffix_of(name: &str) -> Option<&str> {
 /// The name one of our containers has before or after a claim renames it.
 fn other_name(name: &str) -> Option<String> {
     use crate::docker::{SESSION_PREFIX, WARM_PREFIX};
-    if let Some(suffix) = name.strip_prefix(SESSION_PREFIX) {
-        Some(format!("{WARM_PREFIX}{suffix}"))
+    let suffix = suffix_of(name)?;
+    let prefix = if name.starts_with(WARM_PREFIX) {
+        SESSION_PREFIX
     } else {
-        name.strip_prefix(WARM_PREFIX)
-            .map(|suffix| format!("{SESSION_PREFIX}{suffix}"))
-    }
+        WARM_PREFIX
+    };
+    Some(format!("{prefix}{suffix}"))
 }
 
 /// A live attachment to a started container.

@@ -161,8 +161,6 @@ pub struct ContainerActor {
     /// When the subscriber started waiting (creation for cold starts, claim for warm ones).
     waiting_since: Instant,
     warm: bool,
-    /// A session has claimed this (warm) container.
-    claimed: bool,
     /// Becomes true once the container is attached and running.
     launched: watch::Sender<bool>,
 }
@@ -208,7 +206,6 @@ impl ContainerActor {
             resizing: false,
             waiting_since: Instant::now(),
             warm,
-            claimed: false,
             launched: watch::Sender::new(false),
         }
     }
@@ -381,10 +378,10 @@ impl Handler<Claim> for ContainerActor {
     type Result = ResponseActFuture<Self, Result<String, SandboxError>>;
 
     fn handle(&mut self, msg: Claim, _: &mut Context<Self>) -> Self::Result {
-        if self.state == State::Ending || self.claimed {
+        // A session's id here means it was claimed already (or was never in the pool).
+        if self.state == State::Ending || !self.session.is_empty() {
             return Box::pin(fut::ready(Err(SandboxError::Gone)));
         }
-        self.claimed = true;
         self.session = msg.session;
         self.waiting_since = Instant::now();
         // The rename waits for the launch: the launch addresses the container by its warm
